@@ -1,0 +1,8 @@
+"""``python -m mtl_tutorial``: see :mod:`mtl_tutorial.cli`."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

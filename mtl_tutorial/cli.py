@@ -1,0 +1,152 @@
+"""Command line: ``python -m mtl_tutorial {list,train,evaluate,data}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from . import experiments, pretrained
+from .checkpoint import save_checkpoint
+from .utils import describe_device, get_device, seed_everything
+
+__all__ = ["build_parser", "main"]
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    shipped = set(pretrained.available())
+    rows = [
+        {
+            "name": e.name,
+            "chapter": e.chapter,
+            "description": e.description,
+            "metrics": list(e.metrics),
+            "pretrained": e.name in shipped,
+        }
+        for e in experiments.all_experiments()
+    ]
+    if args.json:
+        print(json.dumps({"experiments": rows}, indent=1))
+        return 0
+    if not rows:
+        print("No experiments are registered yet.")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        mark = "*" if r["pretrained"] else " "
+        print(f"{mark} {r['name']:<{width}}  [{r['chapter']}] {r['description']}")
+    print("\n* = pretrained weights ship with the package")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    exp = experiments.get(args.experiment)
+    device = get_device(args.device)
+    seed_everything(args.seed)
+    out_dir = Path(args.out)
+    config = experiments.TrainConfig(
+        seed=args.seed, epochs=args.epochs, device=device, quick=args.quick, out_dir=out_dir
+    )
+    start = time.perf_counter()
+    result = exp.train(config)
+    wall = time.perf_counter() - start
+    meta = {
+        "experiment": exp.name,
+        "seed": args.seed,
+        "epochs": result.epochs,
+        "quick": args.quick,
+        "device": describe_device(device),
+        "wall_time_s": round(wall, 1),
+        "torch_version": torch.__version__.split("+")[0],
+        "metrics": result.metrics,
+        "history": result.history,
+        **result.extra,
+    }
+    path = save_checkpoint(out_dir / exp.name / f"seed{args.seed}.pt", result.model, meta)
+    if args.ship or args.record:
+        if args.quick:
+            raise SystemExit("refusing to ship or record a --quick run")
+        (pretrained.ship if args.ship else pretrained.record_run)(exp.name, path)
+    print(json.dumps({"experiment": exp.name, "checkpoint": str(path), "wall_time_s": round(wall, 1),
+                      "metrics": result.metrics}, indent=1))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    exp = experiments.get(args.experiment)
+    device = get_device(args.device)
+    checkpoint = args.checkpoint or pretrained.weights_path(exp.name)
+    model = pretrained.load(exp.name, device=device, checkpoint=checkpoint)
+    with torch.no_grad():
+        metrics = exp.evaluate(model, device)
+    if args.json:
+        print(json.dumps({"experiment": exp.name, "checkpoint": str(checkpoint), "metrics": metrics}))
+    else:
+        print(f"{exp.name} ({checkpoint})")
+        for k, v in metrics.items():
+            print(f"  {k:<16} {v:.4f}")
+    return 0
+
+
+def _cmd_data_summary(args: argparse.Namespace) -> int:
+    from .data.summary import dataset_summary, format_summary
+
+    rows = dataset_summary(seed=args.seed)
+    print(json.dumps(rows, indent=1) if args.json else format_summary(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; chapters add experiments, never subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mtl_tutorial",
+        description="Multi-task learning tutorial: list, train and evaluate the book's experiments.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list the registered experiments")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("train", help="train an experiment and save a checkpoint")
+    p.add_argument("experiment", help="experiment name (see `list`)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda or mps")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--epochs", type=int, default=None, help="number of epochs (default: the experiment's)")
+    p.add_argument("--quick", action="store_true", help="a few batches only: a smoke test, not a result")
+    p.add_argument("--out", default="runs", help="folder for checkpoints and histories (default runs/)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--ship", action="store_true", help="copy the result into the package's pretrained weights")
+    g.add_argument("--record", action="store_true", help="record this seed's metrics in the manifest only")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate shipped weights (or --checkpoint) on the test split")
+    p.add_argument("experiment", help="experiment name (see `list`)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the shipped weights)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--json", action="store_true", help='print one JSON object {"experiment", "metrics", ...}')
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("data", help="dataset utilities")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    d = dsub.add_parser("summary", help="print each dataset's split sizes and tensor shapes")
+    d.add_argument("--seed", type=int, default=0, help="seed of the composed datasets (default 0)")
+    d.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    d.set_defaults(func=_cmd_data_summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m mtl_tutorial``; errors are printed without a traceback."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        return 2

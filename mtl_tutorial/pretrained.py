@@ -1,0 +1,141 @@
+"""Pretrained weights that ship inside the package, and their manifest.
+
+``mtl_tutorial/weights/manifest.json`` has one entry per experiment::
+
+    {"format_version": 1,
+     "experiments": {"NAME": {"file": "NAME.pt", "sha256": "...", "seed": 0, "epochs": 10,
+                              "device": "cpu", "wall_time_s": 81.2, "torch_version": "2.14.1",
+                              "created": "2026-11-22T15:00:00+00:00", "metrics": {...},
+                              "runs": [{"seed": 0, "metrics": {...}, "wall_time_s": 81.2}, ...]}}}
+
+``metrics`` are those of the shipped weights (seed ``seed``); ``runs`` holds every seed
+that was trained for the mean and standard deviation reported in the book.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import experiments
+from .checkpoint import load_checkpoint, read_checkpoint
+
+__all__ = ["WEIGHTS_DIR", "available", "load", "manifest", "record_run", "seed_statistics", "ship", "weights_path"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST_VERSION = 1
+
+
+def _manifest_path(weights_dir: Path | None = None) -> Path:
+    return (weights_dir or WEIGHTS_DIR) / "manifest.json"
+
+
+def manifest(weights_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Return the manifest's ``experiments`` mapping (empty if nothing ships yet)."""
+    path = _manifest_path(weights_dir)
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("format_version") != MANIFEST_VERSION:
+        raise ValueError(f"{path}: unsupported manifest format_version {data.get('format_version')}")
+    return data["experiments"]
+
+
+def _write_manifest(entries: dict[str, dict[str, Any]], weights_dir: Path | None = None) -> None:
+    path = _manifest_path(weights_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = {k: entries[k] for k in sorted(entries)}
+    path.write_text(json.dumps({"format_version": MANIFEST_VERSION, "experiments": ordered}, indent=1) + "\n")
+
+
+def available(weights_dir: Path | None = None) -> list[str]:
+    """Names of the experiments whose weights ship with the package."""
+    return sorted(manifest(weights_dir))
+
+
+def weights_path(name: str, weights_dir: Path | None = None) -> Path:
+    """Path of the shipped checkpoint for ``name``; a clear error if none ships."""
+    entries = manifest(weights_dir)
+    if name not in entries:
+        shipped = ", ".join(sorted(entries)) or "none"
+        raise FileNotFoundError(
+            f"no pretrained weights ship for {name!r} (shipped: {shipped}). "
+            f"Train them with `python -m mtl_tutorial train {name}` and pass --checkpoint."
+        )
+    return (weights_dir or WEIGHTS_DIR) / entries[name]["file"]
+
+
+def load(name: str, device: str | torch.device = "cpu", checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
+    """Return the trained model of experiment ``name`` in eval mode.
+
+    Uses the shipped weights unless ``checkpoint`` points at another file.
+
+    >>> model = load("multimnist-hard")  # doctest: +SKIP
+    """
+    exp = experiments.get(name)
+    model = exp.build_model()
+    load_checkpoint(checkpoint or weights_path(name), model)
+    return model.to(device).eval()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def record_run(name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None = None) -> None:
+    """Add one seed's result (from a checkpoint's meta) to ``name``'s ``runs`` in the manifest."""
+    meta = read_checkpoint(checkpoint)["meta"]
+    entries = manifest(weights_dir)
+    entry = entries.setdefault(name, {"runs": []})
+    runs = [r for r in entry.get("runs", []) if r["seed"] != meta["seed"]]
+    runs.append({k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "metrics")})
+    entry["runs"] = sorted(runs, key=lambda r: r["seed"])
+    _write_manifest(entries, weights_dir)
+
+
+def ship(name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None = None) -> Path:
+    """Copy ``checkpoint`` into the package as ``name``'s pretrained weights and update the manifest."""
+    checkpoint = Path(checkpoint)
+    meta = read_checkpoint(checkpoint)["meta"]
+    folder = weights_dir or WEIGHTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.pt"
+    if checkpoint.resolve() != target.resolve():
+        shutil.copyfile(checkpoint, target)
+    record_run(name, checkpoint, weights_dir)
+    entries = manifest(weights_dir)
+    entries[name].update(
+        {
+            "file": target.name,
+            "sha256": _sha256(target),
+            "created": _now(),
+            **{k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "torch_version", "metrics")},
+        }
+    )
+    _write_manifest(entries, weights_dir)
+    return target
+
+
+def seed_statistics(name: str, weights_dir: Path | None = None) -> dict[str, tuple[float, float, int]]:
+    """Mean, standard deviation and count of each metric over the recorded seeds of ``name``."""
+    runs = manifest(weights_dir)[name].get("runs", [])
+    keys = sorted({k for r in runs for k in r["metrics"]})
+    out = {}
+    for k in keys:
+        values = [float(r["metrics"][k]) for r in runs if k in r["metrics"]]
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        out[k] = (statistics.fmean(values), std, len(values))
+    return out
