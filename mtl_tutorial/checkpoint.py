@@ -68,7 +68,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             "Save checkpoints with mtl_tutorial.checkpoint.save_checkpoint."
         ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an mtl_tutorial checkpoint (no 'format': '{FORMAT}' field)")
+        raise CheckpointError(
+            f"{path} is not an mtl_tutorial checkpoint (no 'format': '{FORMAT}' field)"
+        )
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {payload.get('format_version')}, "
@@ -84,13 +86,19 @@ def _mismatch_report(model: nn.Module, state: dict[str, torch.Tensor]) -> list[s
     unexpected = sorted(set(state) - set(own))
     shapes = sorted(k for k in set(own) & set(state) if tuple(own[k]) != tuple(state[k].shape))
     if missing:
-        problems.append(f"missing in checkpoint: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+        problems.append(
+            f"missing in checkpoint: {', '.join(missing[:5])}"
+            + (" ..." if len(missing) > 5 else "")
+        )
     if unexpected:
         problems.append(
-            f"not in the model: {', '.join(unexpected[:5])}" + (" ..." if len(unexpected) > 5 else "")
+            f"not in the model: {', '.join(unexpected[:5])}"
+            + (" ..." if len(unexpected) > 5 else "")
         )
     for k in shapes[:5]:
-        problems.append(f"shape of {k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k])}")
+        problems.append(
+            f"shape of {k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k])}"
+        )
     return problems
 
 

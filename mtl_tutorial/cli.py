@@ -72,8 +72,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.quick:
             raise SystemExit("refusing to ship or record a --quick run")
         (pretrained.ship if args.ship else pretrained.record_run)(exp.name, path)
-    print(json.dumps({"experiment": exp.name, "checkpoint": str(path), "wall_time_s": round(wall, 1),
-                      "metrics": result.metrics}, indent=1))
+    print(
+        json.dumps(
+            {
+                "experiment": exp.name,
+                "checkpoint": str(path),
+                "wall_time_s": round(wall, 1),
+                "metrics": result.metrics,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 
@@ -85,7 +94,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     with torch.no_grad():
         metrics = exp.evaluate(model, device)
     if args.json:
-        print(json.dumps({"experiment": exp.name, "checkpoint": str(checkpoint), "metrics": metrics}))
+        print(
+            json.dumps({"experiment": exp.name, "checkpoint": str(checkpoint), "metrics": metrics})
+        )
     else:
         print(f"{exp.name} ({checkpoint})")
         for k, v in metrics.items():
@@ -117,19 +128,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="experiment name (see `list`)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda or mps")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--epochs", type=int, default=None, help="number of epochs (default: the experiment's)")
-    p.add_argument("--quick", action="store_true", help="a few batches only: a smoke test, not a result")
-    p.add_argument("--out", default="runs", help="folder for checkpoints and histories (default runs/)")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="number of epochs (default: the experiment's)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="a few batches only: a smoke test, not a result"
+    )
+    p.add_argument(
+        "--out", default="runs", help="folder for checkpoints and histories (default runs/)"
+    )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--ship", action="store_true", help="copy the result into the package's pretrained weights")
-    g.add_argument("--record", action="store_true", help="record this seed's metrics in the manifest only")
+    g.add_argument(
+        "--ship", action="store_true", help="copy the result into the package's pretrained weights"
+    )
+    g.add_argument(
+        "--record", action="store_true", help="record this seed's metrics in the manifest only"
+    )
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate shipped weights (or --checkpoint) on the test split")
+    p = sub.add_parser(
+        "evaluate", help="evaluate shipped weights (or --checkpoint) on the test split"
+    )
     p.add_argument("experiment", help="experiment name (see `list`)")
-    p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the shipped weights)")
+    p.add_argument(
+        "--checkpoint", default=None, help="checkpoint file (default: the shipped weights)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    p.add_argument("--json", action="store_true", help='print one JSON object {"experiment", "metrics", ...}')
+    p.add_argument(
+        "--json", action="store_true", help='print one JSON object {"experiment", "metrics", ...}'
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("data", help="dataset utilities")

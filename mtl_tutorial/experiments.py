@@ -98,6 +98,8 @@ def get(name: str) -> Experiment:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         known = ", ".join(sorted(_REGISTRY)) or "(none registered yet)"
-        raise KeyError(f"unknown experiment {name!r}.{hint} Known experiments: {known}. "
-                       "Run `python -m mtl_tutorial list` to see them.")
+        raise KeyError(
+            f"unknown experiment {name!r}.{hint} Known experiments: {known}. "
+            "Run `python -m mtl_tutorial list` to see them."
+        )
     return _REGISTRY[name]

@@ -29,7 +29,16 @@ from torch import nn
 from . import experiments
 from .checkpoint import load_checkpoint, read_checkpoint
 
-__all__ = ["WEIGHTS_DIR", "available", "load", "manifest", "record_run", "seed_statistics", "ship", "weights_path"]
+__all__ = [
+    "WEIGHTS_DIR",
+    "available",
+    "load",
+    "manifest",
+    "record_run",
+    "seed_statistics",
+    "ship",
+    "weights_path",
+]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST_VERSION = 1
@@ -46,7 +55,9 @@ def manifest(weights_dir: Path | None = None) -> dict[str, dict[str, Any]]:
         return {}
     data = json.loads(path.read_text())
     if data.get("format_version") != MANIFEST_VERSION:
-        raise ValueError(f"{path}: unsupported manifest format_version {data.get('format_version')}")
+        raise ValueError(
+            f"{path}: unsupported manifest format_version {data.get('format_version')}"
+        )
     return data["experiments"]
 
 
@@ -54,7 +65,9 @@ def _write_manifest(entries: dict[str, dict[str, Any]], weights_dir: Path | None
     path = _manifest_path(weights_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     ordered = {k: entries[k] for k in sorted(entries)}
-    path.write_text(json.dumps({"format_version": MANIFEST_VERSION, "experiments": ordered}, indent=1) + "\n")
+    path.write_text(
+        json.dumps({"format_version": MANIFEST_VERSION, "experiments": ordered}, indent=1) + "\n"
+    )
 
 
 def available(weights_dir: Path | None = None) -> list[str]:
@@ -74,7 +87,9 @@ def weights_path(name: str, weights_dir: Path | None = None) -> Path:
     return (weights_dir or WEIGHTS_DIR) / entries[name]["file"]
 
 
-def load(name: str, device: str | torch.device = "cpu", checkpoint: str | os.PathLike[str] | None = None) -> nn.Module:
+def load(
+    name: str, device: str | torch.device = "cpu", checkpoint: str | os.PathLike[str] | None = None
+) -> nn.Module:
     """Return the trained model of experiment ``name`` in eval mode.
 
     Uses the shipped weights unless ``checkpoint`` points at another file.
@@ -95,7 +110,9 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def record_run(name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None = None) -> None:
+def record_run(
+    name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None = None
+) -> None:
     """Add one seed's result (from a checkpoint's meta) to ``name``'s ``runs`` in the manifest."""
     meta = read_checkpoint(checkpoint)["meta"]
     entries = manifest(weights_dir)
@@ -122,14 +139,19 @@ def ship(name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None
             "file": target.name,
             "sha256": _sha256(target),
             "created": _now(),
-            **{k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "torch_version", "metrics")},
+            **{
+                k: meta[k]
+                for k in ("seed", "epochs", "device", "wall_time_s", "torch_version", "metrics")
+            },
         }
     )
     _write_manifest(entries, weights_dir)
     return target
 
 
-def seed_statistics(name: str, weights_dir: Path | None = None) -> dict[str, tuple[float, float, int]]:
+def seed_statistics(
+    name: str, weights_dir: Path | None = None
+) -> dict[str, tuple[float, float, int]]:
     """Mean, standard deviation and count of each metric over the recorded seeds of ``name``."""
     runs = manifest(weights_dir)[name].get("runs", [])
     keys = sorted({k for r in runs for k in r["metrics"]})

@@ -42,9 +42,13 @@ def get_device(preference: str | torch.device | None = "auto") -> torch.device:
     if kind not in DEVICE_CHOICES:
         raise ValueError(f"unknown device {preference!r}; use one of {DEVICE_CHOICES}")
     if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but CUDA is not available; use --device cpu or auto")
+        raise ValueError(
+            "device 'cuda' was requested but CUDA is not available; use --device cpu or auto"
+        )
     if kind == "mps" and not _mps_available():
-        raise ValueError("device 'mps' was requested but MPS is not available; use --device cpu or auto")
+        raise ValueError(
+            "device 'mps' was requested but MPS is not available; use --device cpu or auto"
+        )
     return torch.device(pref)
 
 
@@ -61,13 +65,25 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def progress(iterable: Iterable[T], desc: str | None = None, total: int | None = None, **kwargs) -> Iterator[T]:
+def progress(
+    iterable: Iterable[T], desc: str | None = None, total: int | None = None, **kwargs
+) -> Iterator[T]:
     """Wrap a slow loop in a tqdm progress bar.
 
     Set ``MTL_TUTORIAL_PROGRESS=0`` to silence every bar (the book build does this).
     """
     disable = os.environ.get("MTL_TUTORIAL_PROGRESS", "1") == "0"
-    return iter(tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True, **kwargs))
+    return iter(
+        tqdm(
+            iterable,
+            desc=desc,
+            total=total,
+            disable=disable,
+            leave=False,
+            dynamic_ncols=True,
+            **kwargs,
+        )
+    )
 
 
 def describe_device(device: torch.device) -> str:

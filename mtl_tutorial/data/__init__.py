@@ -4,7 +4,7 @@ Every dataset yields ``(image, targets)`` where ``targets`` is a dict keyed by t
 so one trainer can serve every chapter.
 """
 
-from .mnist import DATA_ENV_VAR, RAW_FILES, DataNotFoundError, data_root, load_source
+from .mnist import DATA_ENV_VAR, RAW_FILES, DataNotFoundError, MNISTDigits, data_root, load_source
 from .multimnist import (
     FOREGROUND_THRESHOLD,
     MultiFashion,
@@ -18,7 +18,6 @@ from .multimnist import (
     segmentation_map,
 )
 from .shapes import CLASS_NAMES, COLOUR_NAMES, Shapes, ShapesConfig, generate_shapes
-from .mnist import MNISTDigits
 from .summary import dataset_summary, format_summary
 
 __all__ = [

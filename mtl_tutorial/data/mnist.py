@@ -64,10 +64,13 @@ def check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}; use one of {SPLITS}")
 
 
-def _missing_message(source: str, root: Path, cause: BaseException | None) -> str:
+def _missing_message(source: str, root: Path, cause: BaseException, download: bool) -> str:
     raw = root / SOURCES[source] / "raw"
     files = "\n".join(f"  - {name}" for name in RAW_FILES)
-    why = f" The download failed: {type(cause).__name__}: {cause}." if cause else ""
+    if download:
+        why = f" The download failed: {type(cause).__name__}: {cause}."
+    else:
+        why = " Downloading was switched off (download=False)."
     return (
         f"{SOURCES[source]} data not found in {raw}.{why}\n"
         f"Put these four files into {raw}/ :\n{files}\n"
@@ -76,14 +79,16 @@ def _missing_message(source: str, root: Path, cause: BaseException | None) -> st
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(source: str, split: str, root: str, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_cached(
+    source: str, split: str, root: str, download: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     from torchvision import datasets  # imported lazily: torchvision is slow to import
 
     cls = datasets.MNIST if source == "mnist" else datasets.FashionMNIST
     try:
         ds = cls(root, train=(split == "train"), download=download)
     except Exception as err:  # torchvision raises RuntimeError, URLError, OSError, ...
-        raise DataNotFoundError(_missing_message(source, Path(root), err)) from err
+        raise DataNotFoundError(_missing_message(source, Path(root), err, download)) from err
     return ds.data.contiguous(), ds.targets.to(torch.int64).contiguous()
 
 
@@ -115,7 +120,12 @@ def load_source(
 class MNISTDigits(torch.utils.data.Dataset):
     """MNIST or Fashion-MNIST as ``(image (1, 28, 28) in [0, 1], {"digit": label})``."""
 
-    def __init__(self, split: str = "train", source: str = "mnist", root: str | os.PathLike[str] | None = None):
+    def __init__(
+        self,
+        split: str = "train",
+        source: str = "mnist",
+        root: str | os.PathLike[str] | None = None,
+    ):
         self.images, self.labels = load_source(source, split, root)
 
     def __len__(self) -> int:

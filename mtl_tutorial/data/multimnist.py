@@ -72,18 +72,24 @@ def compose_pair(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     Works on single images ``(28, 28)`` or batches ``(N, 28, 28)``; returns 36x36 canvases.
     """
     if left.shape != right.shape:
-        raise ValueError(f"left and right must have the same shape, got {tuple(left.shape)} and {tuple(right.shape)}")
+        raise ValueError(
+            f"left and right must have the same shape, got {tuple(left.shape)} and {tuple(right.shape)}"
+        )
     return torch.maximum(place_on_canvas(left, LEFT_OFFSET), place_on_canvas(right, RIGHT_OFFSET))
 
 
-def resize_canvas(canvas: torch.Tensor, size: int = OUTPUT_SIZE, batch_size: int = 10_000) -> torch.Tensor:
+def resize_canvas(
+    canvas: torch.Tensor, size: int = OUTPUT_SIZE, batch_size: int = 10_000
+) -> torch.Tensor:
     """Resize uint8 ``(N, 36, 36)`` canvases to ``(N, size, size)`` uint8 (bilinear, antialiased)."""
     if canvas.dim() != 3:
         raise ValueError(f"expected canvases of shape (N, H, W), got {tuple(canvas.shape)}")
     out = torch.empty(canvas.shape[0], size, size, dtype=torch.uint8)
     for start in range(0, canvas.shape[0], batch_size):
         chunk = canvas[start : start + batch_size, None].float()
-        small = F.interpolate(chunk, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        small = F.interpolate(
+            chunk, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        )
         out[start : start + batch_size] = small[:, 0].round().clamp(0, 255).to(torch.uint8)
     return out
 
@@ -120,7 +126,9 @@ def sample_pairs(n: int, seed: int, split: str) -> tuple[torch.Tensor, torch.Ten
     return left, right
 
 
-def _cache_path(kind: str, source: str, split: str, seed: int, root: str | os.PathLike[str] | None) -> Path:
+def _cache_path(
+    kind: str, source: str, split: str, seed: int, root: str | os.PathLike[str] | None
+) -> Path:
     folder = data_root(root) / "multimnist"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{kind}_{source}_{split}_seed{seed}_v{CACHE_VERSION}.pt"
@@ -154,7 +162,10 @@ def _build(
 
 
 def build_multimnist(
-    split: str = "train", seed: int = 0, source: str = "mnist", root: str | os.PathLike[str] | None = None
+    split: str = "train",
+    seed: int = 0,
+    source: str = "mnist",
+    root: str | os.PathLike[str] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Build (or load from cache) MultiMNIST tensors.
 
@@ -165,7 +176,10 @@ def build_multimnist(
 
 
 def build_multimnist_seg(
-    split: str = "train", seed: int = 0, source: str = "mnist", root: str | os.PathLike[str] | None = None
+    split: str = "train",
+    seed: int = 0,
+    source: str = "mnist",
+    root: str | os.PathLike[str] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Build (or load from cache) MultiMNIST-Seg tensors at 36x36.
 
@@ -181,7 +195,9 @@ class MultiMNIST(Dataset):
 
     source = "mnist"
 
-    def __init__(self, split: str = "train", seed: int = 0, root: str | os.PathLike[str] | None = None):
+    def __init__(
+        self, split: str = "train", seed: int = 0, root: str | os.PathLike[str] | None = None
+    ):
         data = build_multimnist(split, seed, self.source, root)
         self.images = data["images"]
         self.targets = {"left": data["left"], "right": data["right"]}
@@ -203,7 +219,9 @@ class MultiFashion(MultiMNIST):
 class MultiMNISTSeg(Dataset):
     """Dense MultiMNIST: ``(image (1, 36, 36) in [0, 1], {"seg": (36, 36) long, "left", "right"})``."""
 
-    def __init__(self, split: str = "train", seed: int = 0, root: str | os.PathLike[str] | None = None):
+    def __init__(
+        self, split: str = "train", seed: int = 0, root: str | os.PathLike[str] | None = None
+    ):
         data = build_multimnist_seg(split, seed, "mnist", root)
         self.images = data["images"]
         self.mask = data["mask"]

@@ -59,7 +59,9 @@ class ShapesConfig:
             raise ValueError(f"max_shapes must be 1, 2 or 3, got {self.max_shapes}")
 
 
-def _shape_mask(kind: int, cx: float, cy: float, r: float, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+def _shape_mask(
+    kind: int, cx: float, cy: float, r: float, yy: np.ndarray, xx: np.ndarray
+) -> np.ndarray:
     if kind == 1:  # circle
         return (xx - cx) ** 2 + (yy - cy) ** 2 <= r**2
     if kind == 2:  # square (half side r * 0.85 so areas are comparable)
@@ -104,7 +106,9 @@ def _one_image(rng: np.random.Generator, cfg: ShapesConfig, yy: np.ndarray, xx: 
     return image, seg, depth, shapes, col, n
 
 
-def generate_shapes(n: int, seed: int = 0, split: str = "train", config: ShapesConfig | None = None) -> dict[str, torch.Tensor]:
+def generate_shapes(
+    n: int, seed: int = 0, split: str = "train", config: ShapesConfig | None = None
+) -> dict[str, torch.Tensor]:
     """Generate ``n`` Shapes samples as tensors; the same ``(seed, split, config)`` gives identical output.
 
     Returns ``images`` uint8 (n, 3, S, S), ``seg`` uint8 (n, S, S), ``depth`` float32 (n, S, S),
@@ -115,7 +119,7 @@ def generate_shapes(n: int, seed: int = 0, split: str = "train", config: ShapesC
     rng = np.random.default_rng([int(seed), _SPLIT_STREAM[split]])
     yy, xx = np.mgrid[0 : cfg.size, 0 : cfg.size].astype(np.float32)
     parts = [_one_image(rng, cfg, yy, xx) for _ in range(n)]
-    images, seg, depth, shapes, colours, count = (np.stack(p) for p in zip(*parts))
+    images, seg, depth, shapes, colours, count = (np.stack(p) for p in zip(*parts, strict=True))
     return {
         "images": torch.from_numpy(images),
         "seg": torch.from_numpy(seg),
@@ -141,12 +145,19 @@ class Shapes(Dataset):
     default_sizes = {"train": 10_000, "test": 2_000}
 
     def __init__(
-        self, split: str = "train", n: int | None = None, seed: int = 0, relatedness: float = 1.0, **config: int | float
+        self,
+        split: str = "train",
+        n: int | None = None,
+        seed: int = 0,
+        relatedness: float = 1.0,
+        **config: int | float,
     ):
         self.config = ShapesConfig(relatedness=relatedness, **config)
         check_split(split)
         self.split, self.seed = split, seed
-        data = generate_shapes(n if n is not None else self.default_sizes[split], seed, split, self.config)
+        data = generate_shapes(
+            n if n is not None else self.default_sizes[split], seed, split, self.config
+        )
         self.images = data.pop("images")
         self.targets = data
 

@@ -20,7 +20,9 @@ def _describe(value: torch.Tensor) -> str:
     return f"{shape} {str(value.dtype).replace('torch.', '')}"
 
 
-def dataset_summary(root: str | os.PathLike[str] | None = None, seed: int = 0) -> list[dict[str, object]]:
+def dataset_summary(
+    root: str | os.PathLike[str] | None = None, seed: int = 0
+) -> list[dict[str, object]]:
     """Build every dataset (from cache when possible) and describe each split.
 
     Each row has ``dataset``, ``split``, ``size``, ``image`` (shape and dtype of one item)
@@ -57,5 +59,7 @@ def format_summary(rows: list[dict[str, object]]) -> str:
     lines = [header, "-" * len(header)]
     for r in rows:
         targets = ", ".join(f"{k}: {v}" for k, v in r["targets"].items())  # type: ignore[union-attr]
-        lines.append(f"{r['dataset']:<15} {r['split']:<6} {r['size']:>7}  {r['image']:<18} {targets}")
+        lines.append(
+            f"{r['dataset']:<15} {r['split']:<6} {r['size']:>7}  {r['image']:<18} {targets}"
+        )
     return "\n".join(lines)
