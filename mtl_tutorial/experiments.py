@@ -21,7 +21,7 @@ from torch import nn
 __all__ = ["Experiment", "RunResult", "TrainConfig", "all_experiments", "get", "register"]
 
 #: Modules that register experiments when imported; each chapter appends its own.
-EXPERIMENT_MODULES: tuple[str, ...] = ()
+EXPERIMENT_MODULES: tuple[str, ...] = ("mtl_tutorial.recipes.sharing",)
 
 
 @dataclass(frozen=True)

@@ -131,5 +131,10 @@ class MNISTDigits(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Items ``index`` as one batch: images ``(B, 1, 28, 28)`` and ``digit`` ``(B,)``."""
+        return self.images[index].unsqueeze(1).float() / 255.0, {"digit": self.labels[index]}
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.images[i].unsqueeze(0).float() / 255.0, {"digit": self.labels[i]}
+        x, targets = self.batch(torch.tensor([i]))
+        return x[0], {k: v[0] for k, v in targets.items()}

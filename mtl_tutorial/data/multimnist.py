@@ -205,9 +205,14 @@ class MultiMNIST(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Items ``index`` as one batch: images ``(B, 1, 28, 28)`` and labels ``(B,)``."""
+        x = self.images[index].unsqueeze(1).float() / 255.0
+        return x, {k: v[index] for k, v in self.targets.items()}
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x = self.images[i].unsqueeze(0).float() / 255.0
-        return x, {k: v[i] for k, v in self.targets.items()}
+        x, targets = self.batch(torch.tensor([i]))
+        return x[0], {k: v[0] for k, v in targets.items()}
 
 
 class MultiFashion(MultiMNIST):
@@ -230,7 +235,11 @@ class MultiMNISTSeg(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Items ``index`` as one batch: images ``(B, 1, 36, 36)``, ``seg`` ``(B, 36, 36)`` long."""
+        x = self.images[index].unsqueeze(1).float() / 255.0
+        return x, {"seg": self.mask[index].long(), **{k: v[index] for k, v in self.targets.items()}}
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x = self.images[i].unsqueeze(0).float() / 255.0
-        targets = {"seg": self.mask[i].long(), **{k: v[i] for k, v in self.targets.items()}}
-        return x, targets
+        x, targets = self.batch(torch.tensor([i]))
+        return x[0], {k: v[0] for k, v in targets.items()}

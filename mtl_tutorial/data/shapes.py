@@ -164,16 +164,20 @@ class Shapes(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x = self.images[i].float() / 255.0
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Items ``index`` as one batch: images ``(B, 3, S, S)``, ``seg`` ``(B, S, S)``, ``depth`` ``(B, 1, S, S)``."""
         t = self.targets
-        return x, {
-            "seg": t["seg"][i].long(),
-            "depth": t["depth"][i].unsqueeze(0),
-            "shapes": t["shapes"][i],
-            "colours": t["colours"][i],
-            "count": t["count"][i],
+        return self.images[index].float() / 255.0, {
+            "seg": t["seg"][index].long(),
+            "depth": t["depth"][index].unsqueeze(1),
+            "shapes": t["shapes"][index],
+            "colours": t["colours"][index],
+            "count": t["count"][index],
         }
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, targets = self.batch(torch.tensor([i]))
+        return x[0], {k: v[0] for k, v in targets.items()}
 
     def describe(self) -> dict[str, object]:
         """Return the generator settings (for manifests and figure captions)."""

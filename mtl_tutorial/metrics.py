@@ -1,0 +1,145 @@
+"""Task metrics that accumulate over batches, and the multi-task summary Δm.
+
+Every metric has ``update(prediction, target)`` and ``compute() -> float``, so the trainer
+can evaluate any task without knowing what it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+__all__ = [
+    "Accuracy",
+    "MeanIoU",
+    "MeanSquaredError",
+    "Metric",
+    "MultiLabelAccuracy",
+    "PixelAccuracy",
+    "delta_m",
+]
+
+
+class Metric:
+    """Base class: accumulate with :meth:`update`, read with :meth:`compute`."""
+
+    higher_is_better: bool = True
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def compute(self) -> float:
+        raise NotImplementedError
+
+
+class Accuracy(Metric):
+    """Top-1 accuracy of logits ``(N, C)`` (or ``(N, C, H, W)``) against integer targets."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.correct, self.total = 0, 0
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        self.correct += int((prediction.argmax(dim=1) == target).sum())
+        self.total += target.numel()
+
+    def compute(self) -> float:
+        return self.correct / max(self.total, 1)
+
+
+PixelAccuracy = Accuracy  # same computation on (N, C, H, W) logits and (N, H, W) labels
+
+
+class MultiLabelAccuracy(Metric):
+    """Exact-match accuracy of multi-label logits ``(N, K)`` (threshold 0) against 0/1 targets."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.correct, self.total = 0, 0
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        self.correct += int(((prediction > 0) == (target > 0.5)).all(dim=1).sum())
+        self.total += target.shape[0]
+
+    def compute(self) -> float:
+        return self.correct / max(self.total, 1)
+
+
+class MeanIoU(Metric):
+    """Mean intersection-over-union from a confusion matrix over ``num_classes`` classes.
+
+    Classes that appear neither in the predictions nor in the targets are left out of the mean.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.reset()
+
+    def reset(self) -> None:
+        self.confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.int64)
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        labels = prediction.argmax(dim=1) if prediction.dim() == target.dim() + 1 else prediction
+        index = target.reshape(-1).cpu() * self.num_classes + labels.reshape(-1).cpu()
+        self.confusion += torch.bincount(index, minlength=self.num_classes**2).view(
+            self.num_classes, -1
+        )
+
+    def compute(self) -> float:
+        tp = self.confusion.diag().double()
+        union = self.confusion.sum(0).double() + self.confusion.sum(1).double() - tp
+        present = union > 0
+        return float((tp[present] / union[present]).mean()) if present.any() else 0.0
+
+
+class MeanSquaredError(Metric):
+    """Mean squared error over all elements (lower is better)."""
+
+    higher_is_better = False
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sum, self.count = 0.0, 0
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        self.sum += float(((prediction - target) ** 2).sum())
+        self.count += target.numel()
+
+    def compute(self) -> float:
+        return self.sum / max(self.count, 1)
+
+
+def delta_m(
+    metrics: Mapping[str, float],
+    baselines: Mapping[str, float],
+    higher_is_better: Mapping[str, bool],
+) -> float:
+    r"""Mean relative change against single-task baselines (Maninis et al., 2019).
+
+    .. math:: \Delta_m = \frac{1}{T} \sum_t (-1)^{l_t} \frac{M_t - M_{b,t}}{M_{b,t}}
+
+    with :math:`l_t = 1` where lower is better. Returned as a fraction (multiply by 100 for %);
+    positive means the multi-task model is better on average.
+    """
+    missing = set(baselines) - set(metrics)
+    if missing:
+        raise KeyError(f"metrics missing for Δm: {sorted(missing)}")
+    if not baselines:
+        raise ValueError("Δm needs at least one baseline metric")
+    total = 0.0
+    for key, base in baselines.items():
+        if base == 0:
+            raise ValueError(f"baseline {key!r} is 0: the relative change is undefined")
+        sign = 1.0 if higher_is_better[key] else -1.0
+        total += sign * (metrics[key] - base) / abs(base)
+    return total / len(baselines)

@@ -1,0 +1,1 @@
+"""Model families of the book; each module is one concept."""

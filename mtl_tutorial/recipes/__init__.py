@@ -1,0 +1,1 @@
+"""Experiment definitions, one module per chapter; importing a module registers its experiments."""

@@ -1,0 +1,91 @@
+"""One way to declare a task: its name, head, loss, metric and whether higher is better.
+
+Models read ``kind`` and ``out_channels`` to build the task's head; the trainer reads
+``loss`` and ``metric``. The same ``name`` keys the dataset's targets, the model's
+outputs and the reported metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .metrics import Accuracy, MeanIoU, MeanSquaredError, Metric, MultiLabelAccuracy
+
+__all__ = ["Task", "classification", "dense_regression", "multilabel", "segmentation"]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task of a multi-task model.
+
+    ``kind`` is ``"image"`` (one prediction per image: a linear head) or ``"dense"`` (one per
+    pixel: a decoder); ``out_channels`` is the head's output size; ``metric_name`` is the key
+    under which the metric is reported (e.g. ``"acc_left"``).
+    """
+
+    name: str
+    kind: str
+    out_channels: int
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    metric: Callable[[], Metric]
+    metric_name: str
+    higher_is_better: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("image", "dense"):
+            raise ValueError(
+                f"task {self.name!r}: kind must be 'image' or 'dense', got {self.kind!r}"
+            )
+
+
+def classification(name: str, num_classes: int = 10, metric_name: str | None = None) -> Task:
+    """Image classification with cross-entropy, reported as accuracy ``acc_<name>``."""
+    return Task(name, "image", num_classes, F.cross_entropy, Accuracy, metric_name or f"acc_{name}")
+
+
+def multilabel(name: str, num_labels: int, metric_name: str | None = None) -> Task:
+    """Multi-label classification with binary cross-entropy, reported as exact-match accuracy."""
+    return Task(
+        name,
+        "image",
+        num_labels,
+        F.binary_cross_entropy_with_logits,
+        MultiLabelAccuracy,
+        metric_name or f"acc_{name}",
+    )
+
+
+def segmentation(name: str = "seg", num_classes: int = 4, metric_name: str = "miou") -> Task:
+    """Per-pixel classification with cross-entropy, reported as mean IoU."""
+    return Task(
+        name, "dense", num_classes, F.cross_entropy, lambda: MeanIoU(num_classes), metric_name
+    )
+
+
+def dense_regression(
+    name: str = "depth", channels: int = 1, metric_name: str | None = None
+) -> Task:
+    """Per-pixel regression with an L1 loss, reported as mean squared error (lower is better)."""
+    return Task(
+        name,
+        "dense",
+        channels,
+        F.l1_loss,
+        MeanSquaredError,
+        metric_name or f"{name}_mse",
+        higher_is_better=False,
+    )
+
+
+def by_name(tasks: Sequence[Task]) -> dict[str, Task]:
+    """Index tasks by name, rejecting duplicates."""
+    out: dict[str, Task] = {}
+    for t in tasks:
+        if t.name in out:
+            raise ValueError(f"duplicate task name {t.name!r}")
+        out[t.name] = t
+    return out

@@ -1,0 +1,149 @@
+"""The one training loop used by every multi-task model in the book.
+
+A model maps an image batch to a dict ``{task name: prediction}``. It may also define
+``penalty()`` (an extra loss on the parameters, e.g. soft sharing's distance between
+task networks). The :class:`~mtl_tutorial.weighting.Weighting` decides how the task
+losses become gradients. After every epoch the trainer evaluates each task's metric on
+the evaluation loader and appends a row to ``history``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .tasks import Task, by_name
+from .utils import progress
+from .weighting import EqualWeighting, Weighting
+
+__all__ = ["DivergenceError", "Trainer"]
+
+Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
+
+
+class DivergenceError(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass
+class Trainer:
+    """Train ``model`` on ``tasks`` with Adam.
+
+    >>> trainer = Trainer(model, [classification("left"), classification("right")])  # doctest: +SKIP
+    >>> history = trainer.fit(train_loader, test_loader, epochs=5)                   # doctest: +SKIP
+    """
+
+    model: nn.Module
+    tasks: Sequence[Task]
+    weighting: Weighting = field(default_factory=EqualWeighting)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    device: torch.device | str = "cpu"
+    cosine_epochs: int | None = (
+        None  # if set, cosine-anneal the learning rate to 0 over this many epochs
+    )
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.device = torch.device(self.device)
+        self.task_map = by_name(self.tasks)
+        self.model.to(self.device)
+        params = list(self.model.parameters()) + list(self.weighting.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        self.scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.cosine_epochs)
+            if self.cosine_epochs
+            else None
+        )
+
+    def _to_device(self, batch: Batch) -> Batch:
+        x, targets = batch
+        return x.to(self.device), {k: targets[k].to(self.device) for k in self.task_map}
+
+    def step(self, batch: Batch) -> dict[str, float]:
+        """One optimisation step; returns the task losses, weights and penalty."""
+        x, targets = self._to_device(batch)
+        self.model.train()
+        outputs = self.model(x)
+        missing = set(self.task_map) - set(outputs)
+        if missing:
+            raise KeyError(
+                f"model returned no prediction for tasks {sorted(missing)}; it returned {sorted(outputs)}"
+            )
+        losses = {
+            name: task.loss(outputs[name], targets[name]) for name, task in self.task_map.items()
+        }
+        bad = [k for k, v in losses.items() if not torch.isfinite(v)]
+        if bad:
+            raise DivergenceError(
+                f"loss of task(s) {bad} is not finite at step {len(self.history)}; lower the learning rate"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        row: dict[str, float] = {}
+        penalty_fn = getattr(self.model, "penalty", None)
+        if callable(penalty_fn):
+            penalty = penalty_fn()
+            penalty.backward()
+            row["penalty"] = float(penalty.detach())
+        weights = self.weighting.backward(losses, self.model)
+        self.optimizer.step()
+        row.update({f"loss_{k}": float(v.detach()) for k, v in losses.items()})
+        row.update({f"weight_{k}": float(w) for k, w in weights.items()})
+        return row
+
+    @torch.no_grad()
+    def evaluate(self, loader: Iterable[Batch], max_batches: int | None = None) -> dict[str, float]:
+        """Each task's metric (keyed by ``metric_name``) and mean loss on ``loader``."""
+        self.model.eval()
+        metrics = {name: task.metric() for name, task in self.task_map.items()}
+        loss_sum = dict.fromkeys(self.task_map, 0.0)
+        batches = 0
+        for b, batch in enumerate(loader):
+            if max_batches is not None and b >= max_batches:
+                break
+            x, targets = self._to_device(batch)
+            outputs = self.model(x)
+            for name, task in self.task_map.items():
+                metrics[name].update(outputs[name], targets[name])
+                loss_sum[name] += float(task.loss(outputs[name], targets[name]))
+            batches += 1
+        out = {task.metric_name: metrics[name].compute() for name, task in self.task_map.items()}
+        out.update({f"test_loss_{k}": v / max(batches, 1) for k, v in loss_sum.items()})
+        return out
+
+    def fit(
+        self,
+        train_loader: Iterable[Batch],
+        eval_loader: Iterable[Batch],
+        epochs: int,
+        max_batches: int | None = None,
+    ) -> list[dict[str, float]]:
+        """Train for ``epochs`` epochs (``max_batches`` per epoch if given); returns the history."""
+        for _ in range(epochs):
+            epoch = len(self.history) + 1
+            start = time.perf_counter()
+            sums: dict[str, float] = {}
+            n = 0
+            total = len(train_loader) if hasattr(train_loader, "__len__") else None  # type: ignore[arg-type]
+            if max_batches is not None and total is not None:
+                total = min(total, max_batches)
+            for b, batch in enumerate(progress(train_loader, desc=f"epoch {epoch}", total=total)):
+                if max_batches is not None and b >= max_batches:
+                    break
+                for k, v in self.step(batch).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                n += 1
+            if self.scheduler is not None:
+                self.scheduler.step()
+            row = {"epoch": float(epoch), "train_time_s": time.perf_counter() - start}
+            row.update({f"train_{k}": v / max(n, 1) for k, v in sums.items()})
+            row.update(self.evaluate(eval_loader, max_batches))
+            if any(isinstance(v, float) and math.isnan(v) for v in row.values()):
+                raise DivergenceError(f"NaN in epoch {epoch} summary: {row}")
+            self.history.append(row)
+        return self.history
