@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from . import experiments, pretrained
-from .checkpoint import save_checkpoint
-from .utils import describe_device, get_device, seed_everything
+from .checkpoint import read_checkpoint
+from .utils import get_device
 
 __all__ = ["build_parser", "main"]
 
@@ -45,39 +44,29 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    exp = experiments.get(args.experiment)
-    device = get_device(args.device)
-    seed_everything(args.seed)
-    out_dir = Path(args.out)
+    if args.quick and (args.ship or args.record):
+        raise ValueError(
+            "refusing to ship or record a --quick run: it is a smoke test, not a result"
+        )
     config = experiments.TrainConfig(
-        seed=args.seed, epochs=args.epochs, device=device, quick=args.quick, out_dir=out_dir
+        seed=args.seed,
+        epochs=args.epochs,
+        device=get_device(args.device),
+        quick=args.quick,
+        out_dir=Path(args.out),
     )
-    start = time.perf_counter()
-    result = exp.train(config)
-    wall = time.perf_counter() - start
-    meta = {
-        "experiment": exp.name,
-        "seed": args.seed,
-        "epochs": result.epochs,
-        "quick": args.quick,
-        "device": describe_device(device),
-        "wall_time_s": round(wall, 1),
-        "torch_version": torch.__version__.split("+")[0],
-        "metrics": result.metrics,
-        "history": result.history,
-        **result.extra,
-    }
-    path = save_checkpoint(out_dir / exp.name / f"seed{args.seed}.pt", result.model, meta)
-    if args.ship or args.record:
-        if args.quick:
-            raise SystemExit("refusing to ship or record a --quick run")
-        (pretrained.ship if args.ship else pretrained.record_run)(exp.name, path)
+    result, path = experiments.run(args.experiment, config)
+    if args.ship:
+        pretrained.ship(args.experiment, path)
+    elif args.record:
+        pretrained.record_run(args.experiment, path)
+    wall = read_checkpoint(path)["meta"]["wall_time_s"]
     print(
         json.dumps(
             {
-                "experiment": exp.name,
+                "experiment": args.experiment,
                 "checkpoint": str(path),
-                "wall_time_s": round(wall, 1),
+                "wall_time_s": wall,
                 "metrics": result.metrics,
             },
             indent=1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Experiment", "RunResult", "TrainConfig", "all_experiments", "get", "register"]
+__all__ = ["Experiment", "RunResult", "TrainConfig", "all_experiments", "get", "register", "run"]
 
 #: Modules that register experiments when imported; each chapter appends its own.
 EXPERIMENT_MODULES: tuple[str, ...] = ("mtl_tutorial.recipes.sharing",)
@@ -103,3 +104,37 @@ def get(name: str) -> Experiment:
             "Run `python -m mtl_tutorial list` to see them."
         )
     return _REGISTRY[name]
+
+
+def run(name: str, config: TrainConfig | None = None) -> tuple[RunResult, Path]:
+    """Train experiment ``name`` under ``config`` and save ``<out_dir>/<name>/seed<seed>.pt``.
+
+    Seeds every random generator first, measures the wall time and stores everything the
+    manifest needs (seed, epochs, device, wall time, metrics, history) in the checkpoint.
+    This is what ``python -m mtl_tutorial train`` and the notebooks' ``RETRAIN`` switch call.
+    """
+    from .checkpoint import save_checkpoint
+    from .utils import describe_device, seed_everything
+
+    exp = get(name)
+    config = config or TrainConfig()
+    seed_everything(config.seed)
+    start = time.perf_counter()
+    result = exp.train(config)
+    wall = time.perf_counter() - start
+    meta = {
+        "experiment": exp.name,
+        "seed": config.seed,
+        "epochs": result.epochs,
+        "quick": config.quick,
+        "device": describe_device(config.device),
+        "wall_time_s": round(wall, 1),
+        "torch_version": torch.__version__.split("+")[0],
+        "metrics": result.metrics,
+        "history": result.history,
+        **result.extra,
+    }
+    path = save_checkpoint(
+        Path(config.out_dir) / exp.name / f"seed{config.seed}.pt", result.model, meta
+    )
+    return result, path

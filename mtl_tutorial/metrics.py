@@ -119,6 +119,31 @@ class MeanSquaredError(Metric):
         return self.sum / max(self.count, 1)
 
 
+class BoxIoU(Metric):
+    """Mean intersection-over-union of predicted and true boxes ``(N, 4)`` as ``(x0, y0, x1, y1)``."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sum, self.count = 0.0, 0
+
+    def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        lo = torch.maximum(prediction[:, :2], target[:, :2])
+        hi = torch.minimum(prediction[:, 2:], target[:, 2:])
+        inter = (hi - lo).clamp(min=0).prod(dim=1)
+
+        def area(b: torch.Tensor) -> torch.Tensor:
+            return (b[:, 2:] - b[:, :2]).clamp(min=0).prod(dim=1)
+
+        union = area(prediction) + area(target) - inter
+        self.sum += float((inter / union.clamp(min=1e-12)).sum())
+        self.count += target.shape[0]
+
+    def compute(self) -> float:
+        return self.sum / max(self.count, 1)
+
+
 def delta_m(
     metrics: Mapping[str, float],
     baselines: Mapping[str, float],

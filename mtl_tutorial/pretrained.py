@@ -102,6 +102,32 @@ def load(
     return model.to(device).eval()
 
 
+def load_or_train(
+    name: str,
+    retrain: bool = False,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    epochs: int | None = None,
+    quick: bool = False,
+    out_dir: str | os.PathLike[str] = "runs",
+) -> nn.Module:
+    """The notebooks' switch: the shipped model, or (``retrain=True``) a freshly trained one.
+
+    Retraining goes through :func:`mtl_tutorial.experiments.run`, exactly like
+    ``python -m mtl_tutorial train NAME``, and saves its checkpoint under ``out_dir``.
+    """
+    from .utils import get_device
+
+    dev = get_device(device)
+    if not retrain:
+        return load(name, device=dev)
+    config = experiments.TrainConfig(
+        seed=seed, epochs=epochs, device=dev, quick=quick, out_dir=Path(out_dir)
+    )
+    result, _ = experiments.run(name, config)
+    return result.model.to(dev).eval()
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -13,9 +13,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .metrics import Accuracy, MeanIoU, MeanSquaredError, Metric, MultiLabelAccuracy
+from .metrics import Accuracy, BoxIoU, MeanIoU, MeanSquaredError, Metric, MultiLabelAccuracy
 
-__all__ = ["Task", "classification", "dense_regression", "multilabel", "segmentation"]
+__all__ = [
+    "Task",
+    "box_regression",
+    "classification",
+    "dense_regression",
+    "multilabel",
+    "segmentation",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,11 @@ def dense_regression(
         metric_name or f"{name}_mse",
         higher_is_better=False,
     )
+
+
+def box_regression(name: str = "box", metric_name: str = "box_iou") -> Task:
+    """Box regression ``(x0, y0, x1, y1)`` in [0, 1] with a squared error, reported as mean box IoU."""
+    return Task(name, "image", 4, F.mse_loss, BoxIoU, metric_name)
 
 
 def by_name(tasks: Sequence[Task]) -> dict[str, Task]:

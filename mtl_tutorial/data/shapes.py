@@ -8,7 +8,9 @@ farther ones), are larger, and are brighter (a simple "fog" cue). Targets per im
 * ``depth``: per-pixel depth of the visible surface, background at ``1.0``;
 * ``shapes``: multi-hot (3,) of the shape classes that are visible;
 * ``colours``: multi-hot (3,) of the colours (red, green, blue) that are visible;
-* ``count``: number of shapes.
+* ``count``: number of shapes;
+* ``front``: class of the nearest shape (0 circle, 1 square, 2 triangle);
+* ``box``: bounding box ``(x0, y0, x1, y1)`` of the nearest shape, divided by the image size.
 
 The **relatedness knob** ``relatedness`` in ``[0, 1]`` ties colour to shape: each
 shape takes the colour of its class (circle red, square green, triangle blue) with
@@ -103,7 +105,9 @@ def _one_image(rng: np.random.Generator, cfg: ShapesConfig, yy: np.ndarray, xx: 
     shapes[kinds - 1] = 1.0
     col = np.zeros(3, dtype=np.float32)
     col[colours] = 1.0
-    return image, seg, depth, shapes, col, n
+    ys, xs = np.nonzero(owner == n - 1)  # the nearest shape is drawn last and never occluded
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32) / s
+    return image, seg, depth, shapes, col, n, int(kinds[n - 1] - 1), box
 
 
 def generate_shapes(
@@ -112,14 +116,17 @@ def generate_shapes(
     """Generate ``n`` Shapes samples as tensors; the same ``(seed, split, config)`` gives identical output.
 
     Returns ``images`` uint8 (n, 3, S, S), ``seg`` uint8 (n, S, S), ``depth`` float32 (n, S, S),
-    ``shapes`` and ``colours`` float32 multi-hot (n, 3) and ``count`` int64 (n,).
+    ``shapes`` and ``colours`` float32 multi-hot (n, 3), ``count`` and ``front`` int64 (n,)
+    and ``box`` float32 (n, 4).
     """
     check_split(split)
     cfg = config or ShapesConfig()
     rng = np.random.default_rng([int(seed), _SPLIT_STREAM[split]])
     yy, xx = np.mgrid[0 : cfg.size, 0 : cfg.size].astype(np.float32)
     parts = [_one_image(rng, cfg, yy, xx) for _ in range(n)]
-    images, seg, depth, shapes, colours, count = (np.stack(p) for p in zip(*parts, strict=True))
+    images, seg, depth, shapes, colours, count, front, box = (
+        np.stack(p) for p in zip(*parts, strict=True)
+    )
     return {
         "images": torch.from_numpy(images),
         "seg": torch.from_numpy(seg),
@@ -127,6 +134,8 @@ def generate_shapes(
         "shapes": torch.from_numpy(shapes),
         "colours": torch.from_numpy(colours),
         "count": torch.from_numpy(count.astype(np.int64)),
+        "front": torch.from_numpy(front.astype(np.int64)),
+        "box": torch.from_numpy(box),
     }
 
 
@@ -134,7 +143,7 @@ class Shapes(Dataset):
     """The Shapes dataset, generated in memory.
 
     Items are ``(image (3, S, S) in [0, 1], targets)`` with targets ``seg`` (S, S) long,
-    ``depth`` (1, S, S), ``shapes`` (3,), ``colours`` (3,) and ``count``.
+    ``depth`` (1, S, S), ``shapes`` (3,), ``colours`` (3,), ``count``, ``front`` and ``box`` (4,).
 
     >>> ds = Shapes("train", n=4, seed=0, relatedness=0.5)
     >>> x, t = ds[0]
@@ -173,6 +182,8 @@ class Shapes(Dataset):
             "shapes": t["shapes"][index],
             "colours": t["colours"][index],
             "count": t["count"][index],
+            "front": t["front"][index],
+            "box": t["box"][index],
         }
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -22,7 +22,8 @@ read top to bottom::
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -121,31 +122,32 @@ class HardSharingNet(nn.Module):
 
 
 class SoftSharingNet(nn.Module):
-    """One network per task, tied by ``penalty_weight * sum_l ||theta_l^(i) - theta_l^(j)||^2``."""
+    """One network per task, tied by ``penalty_weight * sum_l ||theta_l^(i) - theta_l^(j)||^2``.
+
+    ``column(task)`` builds the single-task network of each task (it must have an ``encoder``
+    attribute, whose parameters are the ones tied); by default a single-task
+    :class:`HardSharingNet` built with ``**kwargs``.
+    """
 
     def __init__(
         self,
         tasks: Sequence[Task],
         penalty_weight: float = 1e-3,
-        in_channels: int = 1,
-        image_size: int = 28,
-        widths: tuple[int, int] = (16, 32),
-        features: int = 128,
+        column: Callable[[Task], nn.Module] | None = None,
+        **kwargs: Any,
     ):
         super().__init__()
+        if not tasks:
+            raise ValueError("at least one task is needed")
         if penalty_weight < 0:
             raise ValueError(f"penalty_weight must be non-negative, got {penalty_weight}")
         self.penalty_weight = penalty_weight
-        self.columns = nn.ModuleDict(
-            {
-                t.name: HardSharingNet([t], in_channels, image_size, widths, features)
-                for t in _image_tasks(tasks)
-            }
-        )
+        make = column or (lambda t: HardSharingNet([t], **kwargs))
+        self.columns = nn.ModuleDict({t.name: make(t) for t in tasks})
 
     def distance(self) -> torch.Tensor:
         """Sum over task pairs and encoder parameters of the squared L2 distance."""
-        total = torch.zeros(())
+        total = torch.zeros((), device=next(self.parameters()).device)
         for a, b in itertools.combinations(self.columns.values(), 2):
             for pa, pb in zip(a.encoder.parameters(), b.encoder.parameters(), strict=True):
                 total = total + ((pa - pb) ** 2).sum()

@@ -1,0 +1,96 @@
+"""The trainer: a loss that drops on tiny data, determinism, divergence and bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mtl_tutorial.data import Shapes
+from mtl_tutorial.loaders import BatchLoader, Subset
+from mtl_tutorial.models.dense import DenseMultiTaskNet
+from mtl_tutorial.models.sharing import HardSharingNet, SoftSharingNet
+from mtl_tutorial.tasks import dense_regression, multilabel, segmentation
+from mtl_tutorial.trainer import DivergenceError, Trainer
+from mtl_tutorial.utils import seed_everything
+
+SHAPES, COLOURS = multilabel("shapes", 3), multilabel("colours", 3)
+
+
+def _tiny(n: int = 64) -> Shapes:
+    return Shapes("train", n=n, seed=0, relatedness=0.5, size=16)
+
+
+def test_fifty_steps_lower_the_loss():
+    seed_everything(0)
+    data = _tiny()
+    model = HardSharingNet([SHAPES, COLOURS], in_channels=3, image_size=16)
+    trainer = Trainer(model, [SHAPES, COLOURS], lr=3e-3)
+    batch = data.batch(torch.arange(64))
+    first = trainer.step(batch)
+    for _ in range(48):
+        trainer.step(batch)
+    last = trainer.step(batch)
+    for task in ("shapes", "colours"):
+        assert last[f"loss_{task}"] < 0.5 * first[f"loss_{task}"], task
+
+
+def test_dense_pair_both_losses_drop_and_penalty_is_logged():
+    seed_everything(0)
+    tasks = [segmentation("seg", 4), dense_regression("depth")]
+    model = SoftSharingNet(
+        tasks, penalty_weight=1e-3, column=lambda t: DenseMultiTaskNet([t], widths=(8, 8, 8))
+    )
+    trainer = Trainer(model, tasks, lr=3e-3)
+    batch = _tiny(16).batch(torch.arange(16))
+    first = trainer.step(batch)
+    for _ in range(48):
+        last = trainer.step(batch)
+    assert (
+        "penalty" in first
+        and last["loss_seg"] < first["loss_seg"]
+        and last["loss_depth"] < first["loss_depth"]
+    )
+
+
+def _run(seed: int) -> list[dict[str, float]]:
+    seed_everything(seed)
+    data = _tiny(96)
+    model = HardSharingNet([SHAPES, COLOURS], in_channels=3, image_size=16)
+    trainer = Trainer(model, [SHAPES, COLOURS], lr=1e-3, cosine_epochs=2)
+    history = trainer.fit(
+        BatchLoader(data, 32, shuffle=True, seed=seed), BatchLoader(Subset(data, 32), 32), epochs=2
+    )
+    return [{k: v for k, v in row.items() if k != "train_time_s"} for row in history]
+
+
+def test_trainer_is_deterministic_for_a_seed():
+    a, b, c = _run(1), _run(1), _run(2)
+    assert a == b
+    assert a != c
+    assert {"acc_shapes", "acc_colours", "train_loss_shapes", "test_loss_colours", "epoch"} <= set(
+        a[0]
+    )
+
+
+def test_divergence_and_missing_outputs_are_reported():
+    data = _tiny(8)
+    model = HardSharingNet([SHAPES], in_channels=3, image_size=16)
+    with torch.no_grad():
+        model.heads["shapes"].bias.fill_(float("nan"))
+    with pytest.raises(DivergenceError, match="not finite"):
+        Trainer(model, [SHAPES]).step(data.batch(torch.arange(8)))
+    with pytest.raises(KeyError, match="no prediction for tasks \\['colours'\\]"):
+        Trainer(HardSharingNet([SHAPES], in_channels=3, image_size=16), [SHAPES, COLOURS]).step(
+            data.batch(torch.arange(8))
+        )
+
+
+def test_batch_loader_covers_every_item_once():
+    data = _tiny(10)
+    loader = BatchLoader(data, 4, shuffle=True, seed=3)
+    assert len(loader) == 3
+    seen = torch.cat([x.flatten(1) for x, _ in loader])
+    assert seen.shape[0] == 10
+    assert torch.allclose(seen.sum(0), data.batch(torch.arange(10))[0].flatten(1).sum(0))
+    with pytest.raises(ValueError, match="batch_size"):
+        BatchLoader(data, 0)
