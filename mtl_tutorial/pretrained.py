@@ -14,6 +14,7 @@ that was trained for the mean and standard deviation reported in the book.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -68,6 +69,24 @@ def _write_manifest(entries: dict[str, dict[str, Any]], weights_dir: Path | None
     path.write_text(
         json.dumps({"format_version": MANIFEST_VERSION, "experiments": ordered}, indent=1) + "\n"
     )
+
+
+@contextlib.contextmanager
+def _manifest_lock(weights_dir: Path | None = None):
+    """Serialise manifest updates between processes (training runs may finish at the same time)."""
+    folder = weights_dir or WEIGHTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no locking, run trainings one at a time
+        yield
+        return
+    with open(folder / ".manifest.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def available(weights_dir: Path | None = None) -> list[str]:
@@ -141,12 +160,13 @@ def record_run(
 ) -> None:
     """Add one seed's result (from a checkpoint's meta) to ``name``'s ``runs`` in the manifest."""
     meta = read_checkpoint(checkpoint)["meta"]
-    entries = manifest(weights_dir)
-    entry = entries.setdefault(name, {"runs": []})
-    runs = [r for r in entry.get("runs", []) if r["seed"] != meta["seed"]]
-    runs.append({k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "metrics")})
-    entry["runs"] = sorted(runs, key=lambda r: r["seed"])
-    _write_manifest(entries, weights_dir)
+    with _manifest_lock(weights_dir):
+        entries = manifest(weights_dir)
+        entry = entries.setdefault(name, {"runs": []})
+        runs = [r for r in entry.get("runs", []) if r["seed"] != meta["seed"]]
+        runs.append({k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "metrics")})
+        entry["runs"] = sorted(runs, key=lambda r: r["seed"])
+        _write_manifest(entries, weights_dir)
 
 
 def ship(name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None = None) -> Path:

@@ -69,7 +69,12 @@ class Trainer:
         """One optimisation step; returns the task losses, weights and penalty."""
         x, targets = self._to_device(batch)
         self.model.train()
-        outputs = self.model(x)
+        representation = None
+        if self.weighting.needs_representation and hasattr(self.model, "representation"):
+            representation = self.model.representation(x)
+            outputs = self.model.heads_forward(representation)
+        else:
+            outputs = self.model(x)
         missing = set(self.task_map) - set(outputs)
         if missing:
             raise KeyError(
@@ -90,7 +95,7 @@ class Trainer:
             penalty = penalty_fn()
             penalty.backward()
             row["penalty"] = float(penalty.detach())
-        weights = self.weighting.backward(losses, self.model)
+        weights = self.weighting.backward(losses, self.model, representation)
         self.optimizer.step()
         row.update({f"loss_{k}": float(v.detach()) for k, v in losses.items()})
         row.update({f"weight_{k}": float(w) for k, w in weights.items()})

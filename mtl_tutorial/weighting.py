@@ -3,6 +3,11 @@
 A :class:`Weighting` turns the dict of task losses into gradients on the model
 (``backward``) and reports the weights it used. The trainer calls nothing else, so a
 method that needs per-task gradients can compute them here without changing the trainer.
+
+A method that sets ``needs_representation = True`` also receives the shared
+representation ``z`` (the encoder output the task heads read), when the model exposes
+``representation(x)`` and ``heads_forward(z)``: per-task gradients with respect to ``z``
+are much cheaper than with respect to all shared parameters.
 """
 
 from __future__ import annotations
@@ -19,12 +24,18 @@ class Weighting:
     """Base class: ``backward(losses, model)`` fills ``.grad`` and returns the task weights used."""
 
     name = "base"
+    needs_representation = False
 
     def parameters(self) -> list[nn.Parameter]:
         """Learnable parameters of the method itself (e.g. log-variances); none by default."""
         return []
 
-    def backward(self, losses: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, float]:
+    def backward(
+        self,
+        losses: Mapping[str, torch.Tensor],
+        model: nn.Module,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         raise NotImplementedError
 
 
@@ -38,7 +49,12 @@ class StaticWeighting(Weighting):
             raise ValueError(f"static task weights must be non-negative, got {dict(weights)}")
         self.weights = dict(weights)
 
-    def backward(self, losses: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, float]:
+    def backward(
+        self,
+        losses: Mapping[str, torch.Tensor],
+        model: nn.Module,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         unknown = set(losses) - set(self.weights)
         if unknown:
             raise KeyError(
@@ -54,6 +70,11 @@ class EqualWeighting(Weighting):
 
     name = "equal"
 
-    def backward(self, losses: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, float]:
+    def backward(
+        self,
+        losses: Mapping[str, torch.Tensor],
+        model: nn.Module,
+        representation: torch.Tensor | None = None,
+    ) -> dict[str, float]:
         sum(losses.values()).backward()  # type: ignore[union-attr]
         return dict.fromkeys(losses, 1.0)

@@ -1,0 +1,88 @@
+"""Tables and numbers for the book, read from the shipped manifest and checkpoints.
+
+Nothing here trains or hard-codes a result: every value comes from
+``mtl_tutorial/weights/manifest.json`` (all recorded seeds) or from the metadata saved in a
+shipped checkpoint (the per-epoch history of the shipped seed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from . import pretrained
+from .checkpoint import read_checkpoint
+from .metrics import delta_m
+
+__all__ = ["delta_m_of_means", "history", "markdown_table", "mean_std", "run_info"]
+
+
+def history(name: str) -> list[dict[str, float]]:
+    """Per-epoch history (train losses, test metrics) saved with the shipped weights of ``name``."""
+    return read_checkpoint(pretrained.weights_path(name))["meta"]["history"]
+
+
+def mean_std(name: str, metric: str) -> tuple[float, float, int]:
+    """Mean, standard deviation and number of seeds of ``metric`` for ``name``."""
+    stats = pretrained.seed_statistics(name)
+    if metric not in stats:
+        raise KeyError(f"{name} has no recorded metric {metric!r}; it has {sorted(stats)}")
+    return stats[metric]
+
+
+def delta_m_of_means(
+    name: str, baselines: Mapping[str, str], higher_is_better: Mapping[str, bool]
+) -> float:
+    """Δm of the seed-mean metrics of ``name`` against the seed-mean metrics of its baselines.
+
+    ``baselines`` maps each metric to the single-task experiment that provides it.
+    """
+    model = {m: mean_std(name, m)[0] for m in baselines}
+    base = {m: mean_std(b, m)[0] for m, b in baselines.items()}
+    return delta_m(model, base, higher_is_better)
+
+
+def run_info(name: str) -> dict[str, object]:
+    """Seeds, epochs, device and mean wall time of the recorded runs of ``name``."""
+    runs = pretrained.manifest()[name]["runs"]
+    return {
+        "seeds": [r["seed"] for r in runs],
+        "epochs": sorted({r["epochs"] for r in runs}),
+        "device": sorted({r["device"] for r in runs}),
+        "wall_time_s": sum(r["wall_time_s"] for r in runs) / len(runs),
+    }
+
+
+def _cell(value: float | tuple[float, float, int] | str | None, scale: float, digits: int) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple):
+        mean, std, n = value
+        return (
+            f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+            if n > 1
+            else f"{mean * scale:.{digits}f}"
+        )
+    return f"{value * scale:.{digits}f}"
+
+
+def markdown_table(
+    rows: Sequence[Mapping[str, object]],
+    columns: Sequence[str],
+    formats: Mapping[str, tuple[float, int]] | None = None,
+) -> str:
+    """Render rows as a Markdown table; tuples ``(mean, std, n)`` print as ``mean ± std``.
+
+    ``formats`` maps a column to ``(scale, digits)``, e.g. ``{"acc_left": (100, 2)}`` for percent.
+    """
+    formats = formats or {}
+    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    for row in rows:
+        cells = []
+        for c in columns:
+            scale, digits = formats.get(c, (1.0, 3))
+            value = row.get(c)
+            cells.append(_cell(value, scale, digits) if not isinstance(value, int) else str(value))  # type: ignore[arg-type]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
