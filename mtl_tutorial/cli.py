@@ -13,6 +13,7 @@ import torch
 from . import experiments, pretrained
 from .checkpoint import read_checkpoint
 from .utils import get_device
+from .weighting import METHODS
 
 __all__ = ["build_parser", "main"]
 
@@ -29,17 +30,20 @@ def _cmd_list(args: argparse.Namespace) -> int:
         }
         for e in experiments.all_experiments()
     ]
+    methods = list(METHODS)
     if args.json:
-        print(json.dumps({"experiments": rows}, indent=1))
+        print(json.dumps({"experiments": rows, "methods": methods}, indent=1))
         return 0
     if not rows:
         print("No experiments are registered yet.")
+        print(f"weighting methods: {', '.join(methods)}")
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         mark = "*" if r["pretrained"] else " "
         print(f"{mark} {r['name']:<{width}}  [{r['chapter']}] {r['description']}")
     print("\n* = pretrained weights ship with the package")
+    print(f"weighting methods: {', '.join(methods)}")
     return 0
 
 

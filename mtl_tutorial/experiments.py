@@ -22,7 +22,10 @@ from torch import nn
 __all__ = ["Experiment", "RunResult", "TrainConfig", "all_experiments", "get", "register", "run"]
 
 #: Modules that register experiments when imported; each chapter appends its own.
-EXPERIMENT_MODULES: tuple[str, ...] = ("mtl_tutorial.recipes.sharing",)
+EXPERIMENT_MODULES: tuple[str, ...] = (
+    "mtl_tutorial.recipes.sharing",
+    "mtl_tutorial.recipes.weighting",
+)
 
 
 @dataclass(frozen=True)

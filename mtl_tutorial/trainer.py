@@ -3,8 +3,9 @@
 A model maps an image batch to a dict ``{task name: prediction}``. It may also define
 ``penalty()`` (an extra loss on the parameters, e.g. soft sharing's distance between
 task networks). The :class:`~mtl_tutorial.weighting.Weighting` decides how the task
-losses become gradients. After every epoch the trainer evaluates each task's metric on
-the evaluation loader and appends a row to ``history``.
+losses become gradients. After every epoch the trainer passes the epoch's mean training
+loss of each task to ``weighting.epoch_end``, evaluates each task's metric on the
+evaluation loader and appends a row to ``history``.
 """
 
 from __future__ import annotations
@@ -143,6 +144,8 @@ class Trainer:
                 for k, v in self.step(batch).items():
                     sums[k] = sums.get(k, 0.0) + v
                 n += 1
+            if n:
+                self.weighting.epoch_end({k: sums[f"loss_{k}"] / n for k in self.task_map})
             if self.scheduler is not None:
                 self.scheduler.step()
             row = {"epoch": float(epoch), "train_time_s": time.perf_counter() - start}

@@ -66,13 +66,17 @@ def seed_everything(seed: int) -> None:
 
 
 def progress(
-    iterable: Iterable[T], desc: str | None = None, total: int | None = None, **kwargs
+    iterable: Iterable[T],
+    desc: str | None = None,
+    total: int | None = None,
+    disable: bool = False,
+    **kwargs,
 ) -> Iterator[T]:
-    """Wrap a slow loop in a tqdm progress bar.
+    """Wrap a slow loop in a tqdm progress bar (``disable=True`` for short loops).
 
     Set ``MTL_TUTORIAL_PROGRESS=0`` to silence every bar (the book build does this).
     """
-    disable = os.environ.get("MTL_TUTORIAL_PROGRESS", "1") == "0"
+    disable = disable or os.environ.get("MTL_TUTORIAL_PROGRESS", "1") == "0"
     return iter(
         tqdm(
             iterable,

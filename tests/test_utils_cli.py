@@ -60,7 +60,7 @@ def toy_experiment():
         )
 
     def evaluate(model: nn.Module, device: torch.device) -> dict[str, float]:
-        return {"w0": float(model.weight[0, 0])}
+        return {"w0": float(model.weight[0, 0].detach())}
 
     exp = experiments.register(
         experiments.Experiment("toy-regression", "test", "a toy", build, train, evaluate, ("w0",))

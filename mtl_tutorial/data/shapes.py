@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..utils import progress
 from .mnist import check_split
 
 __all__ = ["CLASS_NAMES", "COLOUR_NAMES", "Shapes", "ShapesConfig", "generate_shapes"]
@@ -123,7 +124,10 @@ def generate_shapes(
     cfg = config or ShapesConfig()
     rng = np.random.default_rng([int(seed), _SPLIT_STREAM[split]])
     yy, xx = np.mgrid[0 : cfg.size, 0 : cfg.size].astype(np.float32)
-    parts = [_one_image(rng, cfg, yy, xx) for _ in range(n)]
+    parts = [
+        _one_image(rng, cfg, yy, xx)
+        for _ in progress(range(n), desc=f"Shapes {split}", disable=n < 5000)
+    ]
     images, seg, depth, shapes, colours, count, front, box = (
         np.stack(p) for p in zip(*parts, strict=True)
     )

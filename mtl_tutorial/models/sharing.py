@@ -182,22 +182,15 @@ class CrossStitchUnit(nn.Module):
 
 
 class CrossStitchNet(nn.Module):
-    """One encoder per task with a cross-stitch unit after each of the first two stages."""
+    """One encoder per task with a cross-stitch unit after each of the first two stages.
 
-    def __init__(
-        self,
-        tasks: Sequence[Task],
-        init_self: float = 0.9,
-        in_channels: int = 1,
-        image_size: int = 28,
-        widths: tuple[int, int] = (16, 32),
-        features: int = 128,
-    ):
+    ``kwargs`` (``in_channels``, ``image_size``, ``widths``, ``features``) build each task's column.
+    """
+
+    def __init__(self, tasks: Sequence[Task], init_self: float = 0.9, **kwargs: Any):
         super().__init__()
         self.task_names = [t.name for t in _image_tasks(tasks)]
-        self.columns = nn.ModuleDict(
-            {t.name: HardSharingNet([t], in_channels, image_size, widths, features) for t in tasks}
-        )
+        self.columns = nn.ModuleDict({t.name: HardSharingNet([t], **kwargs) for t in tasks})
         self.stitches = nn.ModuleList([CrossStitchUnit(len(tasks), init_self) for _ in range(2)])
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

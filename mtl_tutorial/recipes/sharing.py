@@ -34,6 +34,7 @@ from ..models.seeds import Seed003Net, Seed004BoxNet
 from ..models.sharing import CrossStitchNet, HardSharingNet, SoftSharingNet, count_parameters
 from ..tasks import Task, box_regression, classification, dense_regression, multilabel, segmentation
 from ..trainer import Trainer
+from ..weighting import Weighting
 
 CHAPTER = "2-sharing"
 
@@ -141,7 +142,14 @@ def _register(
     tasks: list[Task],
     build: Callable[[], nn.Module],
     epochs: int | None = None,
+    weighting: Callable[[], Weighting] | None = None,
+    chapter: str = CHAPTER,
 ) -> None:
+    """Register experiment ``name``: ``build()`` trained on ``setup`` with Adam + cosine decay.
+
+    ``weighting`` builds a fresh loss weighting for each run (default: equal weights);
+    ``chapter`` is the book chapter the experiment belongs to.
+    """
     evaluate = _evaluator(setup, tasks)
     default_epochs = epochs or setup.epochs
 
@@ -152,7 +160,10 @@ def _register(
         if cfg.quick:
             train_data, test_data, max_batches = Subset(train_data, 1024), Subset(test_data, 500), 8
         model = build()
-        trainer = Trainer(model, tasks, lr=setup.lr, device=cfg.device, cosine_epochs=n_epochs)
+        options = {} if weighting is None else {"weighting": weighting()}
+        trainer = Trainer(
+            model, tasks, lr=setup.lr, device=cfg.device, cosine_epochs=n_epochs, **options
+        )
         history = trainer.fit(
             BatchLoader(train_data, setup.batch_size, shuffle=True, seed=cfg.seed),
             BatchLoader(test_data, 500),
@@ -173,13 +184,15 @@ def _register(
             "optimizer": "adam",
             "data_seed": 0,
         }
+        if weighting is not None:
+            config["weighting"] = repr(trainer.weighting)
         return RunResult(model.cpu(), metrics, history, n_epochs, extra={"config": config})
 
     metric_names = (
         tuple(t.metric_name for t in tasks) + ("params",) + (("delta_m",) if len(tasks) > 1 else ())
     )
     register(
-        Experiment(name, CHAPTER, description, build, train, evaluate, metric_names, default_epochs)
+        Experiment(name, chapter, description, build, train, evaluate, metric_names, default_epochs)
     )
 
 
