@@ -54,20 +54,47 @@ class Trainer:
         self.device = torch.device(self.device)
         self.task_map = by_name(self.tasks)
         self.model.to(self.device)
-        params = list(self.model.parameters()) + list(self.weighting.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-        self.scheduler = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.cosine_epochs)
+        configure = getattr(self.model, "configure_optimizers", None)
+        if callable(configure):  # e.g. a GAN: one optimiser for G, one for D
+            self.optimizers = dict(configure(self.lr, self.weight_decay))
+        else:
+            params = list(self.model.parameters()) + list(self.weighting.parameters())
+            self.optimizers = {
+                "model": torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+            }
+        self.optimizer = next(iter(self.optimizers.values()))
+        self.schedulers = (
+            [
+                torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=self.cosine_epochs)
+                for o in self.optimizers.values()
+            ]
             if self.cosine_epochs
-            else None
+            else []
         )
 
     def _to_device(self, batch: Batch) -> Batch:
         x, targets = batch
-        return x.to(self.device), {k: targets[k].to(self.device) for k in self.task_map}
+        keys = self.task_map or targets  # a model with its own training_step gets every target
+        return x.to(self.device), {k: targets[k].to(self.device) for k in keys}
 
     def step(self, batch: Batch) -> dict[str, float]:
-        """One optimisation step; returns the task losses, weights and penalty."""
+        """One optimisation step; returns the task losses, weights and penalty.
+
+        A model that defines ``training_step(batch, trainer) -> dict[str, float]`` (and usually
+        ``configure_optimizers(lr, weight_decay) -> dict[str, Optimizer]``) runs its own step
+        instead, e.g. a GAN's alternating discriminator and generator updates; the epochs,
+        progress bars, history, schedules and divergence checks stay the trainer's.
+        """
+        custom = getattr(self.model, "training_step", None)
+        if callable(custom):
+            self.model.train()
+            row = custom(self._to_device(batch), self)
+            bad = [k for k, v in row.items() if not math.isfinite(v)]
+            if bad:
+                raise DivergenceError(
+                    f"{bad} not finite at epoch {len(self.history) + 1}; lower the learning rate"
+                )
+            return row
         x, targets = self._to_device(batch)
         self.model.train()
         representation = None
@@ -105,6 +132,8 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, loader: Iterable[Batch], max_batches: int | None = None) -> dict[str, float]:
         """Each task's metric (keyed by ``metric_name``) and mean loss on ``loader``."""
+        if not self.task_map:  # a model with its own training_step reports through epoch_metrics
+            return {}
         self.model.eval()
         metrics = {name: task.metric() for name, task in self.task_map.items()}
         loss_sum = dict.fromkeys(self.task_map, 0.0)
@@ -146,11 +175,14 @@ class Trainer:
                 n += 1
             if n:
                 self.weighting.epoch_end({k: sums[f"loss_{k}"] / n for k in self.task_map})
-            if self.scheduler is not None:
-                self.scheduler.step()
+            for scheduler in self.schedulers:
+                scheduler.step()
             row = {"epoch": float(epoch), "train_time_s": time.perf_counter() - start}
             row.update({f"train_{k}": v / max(n, 1) for k, v in sums.items()})
             row.update(self.evaluate(eval_loader, max_batches))
+            epoch_metrics = getattr(self.model, "epoch_metrics", None)
+            if callable(epoch_metrics):  # extra per-epoch measurements defined by the model
+                row.update(epoch_metrics(self))
             if any(isinstance(v, float) and math.isnan(v) for v in row.values()):
                 raise DivergenceError(f"NaN in epoch {epoch} summary: {row}")
             self.history.append(row)

@@ -94,3 +94,44 @@ def test_batch_loader_covers_every_item_once():
     assert torch.allclose(seen.sum(0), data.batch(torch.arange(10))[0].flatten(1).sum(0))
     with pytest.raises(ValueError, match="batch_size"):
         BatchLoader(data, 0)
+
+
+class _TwoOptimiserModel(torch.nn.Module):
+    """A toy model with its own step: two parameters, each with its own optimiser."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(3.0))
+        self.b = torch.nn.Parameter(torch.tensor(-2.0))
+
+    def configure_optimizers(
+        self, lr: float, weight_decay: float
+    ) -> dict[str, torch.optim.Optimizer]:
+        return {"a": torch.optim.SGD([self.a], lr=0.1), "b": torch.optim.SGD([self.b], lr=0.1)}
+
+    def training_step(self, batch, trainer: Trainer) -> dict[str, float]:
+        x, targets = batch
+        assert "seg" in targets and x.device == trainer.device  # every target arrives on the device
+        for name, param in (("a", self.a), ("b", self.b)):
+            opt = trainer.optimizers[name]
+            opt.zero_grad()
+            (param**2).backward()
+            opt.step()
+        return {"a2": float(self.a.detach() ** 2), "b2": float(self.b.detach() ** 2)}
+
+    def epoch_metrics(self, trainer: Trainer) -> dict[str, float]:
+        return {"distance": float((self.a - self.b).abs().detach())}
+
+
+def test_custom_training_step_uses_the_same_loop():
+    model = _TwoOptimiserModel()
+    trainer = Trainer(model, [], cosine_epochs=3)
+    assert set(trainer.optimizers) == {"a", "b"} and len(trainer.schedulers) == 2
+    history = trainer.fit(BatchLoader(_tiny(8), 4), BatchLoader(_tiny(8), 4), epochs=3)
+    assert len(history) == 3 and {"train_a2", "train_b2", "distance"} <= set(history[-1])
+    assert history[-1]["train_a2"] < history[0]["train_a2"]  # both parameters shrink towards 0
+    assert abs(model.a.item()) < 3.0 and abs(model.b.item()) < 2.0
+    with torch.no_grad():
+        model.a.fill_(float("inf"))
+    with pytest.raises(DivergenceError, match="not finite"):
+        trainer.step(_tiny(4).batch(torch.arange(4)))
