@@ -1,9 +1,11 @@
-"""Command line: ``python -m mtl_tutorial {list,train,evaluate,data}``."""
+"""Command line: ``python -m mtl_tutorial {list,train,evaluate,sample,data}``."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,6 +99,59 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sample(args: argparse.Namespace) -> int:
+    """Two sampling interfaces are understood: ``sample(labels, z=None, generator=None)``
+    (class-conditional GANs; an unconditional one ignores the labels) and
+    ``sample(n, generator=None)`` (unconditional models such as a VAE). Images are mapped
+    to [0, 1] from the model's ``sample_range`` (if it has none: [-1, 1] when any value is
+    negative, else [0, 1]).
+    """
+    exp = experiments.get(args.experiment)
+    if args.n < 1:
+        raise ValueError(f"--n must be positive, got {args.n}")
+    device = get_device(args.device)
+    model = pretrained.load(exp.name, device=device, checkpoint=args.checkpoint)
+    if not callable(getattr(model, "sample", None)):
+        raise ValueError(
+            f"experiment {exp.name!r} is not generative: its model has no sample() method"
+        )
+    by_label = next(iter(inspect.signature(model.sample).parameters), None) == "labels"
+    classes = getattr(model, "num_classes", None) if by_label else None
+    if args.label is not None:
+        if classes is None:
+            raise ValueError(f"experiment {exp.name!r} is unconditional: leave out --label")
+        if not 0 <= args.label < classes:
+            raise ValueError(f"--label must lie in [0, {classes - 1}], got {args.label}")
+    noise = torch.Generator().manual_seed(args.seed)  # on the CPU: the same images on any device
+    with torch.no_grad():
+        if by_label:
+            labels = (
+                torch.arange(args.n) % (classes or 1)
+                if args.label is None
+                else torch.full((args.n,), args.label, dtype=torch.long)
+            )
+            images = model.sample(labels, generator=noise).cpu().float()
+        else:
+            images = model.sample(args.n, generator=noise).cpu().float()
+    low, high = getattr(model, "sample_range", None) or (
+        (-1.0, 1.0) if images.min() < 0 else (0.0, 1.0)
+    )
+    images = ((images - low) / (high - low)).clamp(0, 1)
+    from torchvision.utils import save_image  # lazy: torchvision is slow to import
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.nrow:
+        nrow = args.nrow
+    elif args.label is None and classes:  # cycling labels: one column per class
+        nrow = min(classes, args.n)
+    else:
+        nrow = max(1, math.ceil(math.sqrt(args.n)))
+    save_image(images, out, nrow=nrow, padding=2, pad_value=1.0)
+    print(json.dumps({"experiment": exp.name, "out": str(out), "n": args.n, "label": args.label}))
+    return 0
+
+
 def _cmd_data_summary(args: argparse.Namespace) -> int:
     from .data.summary import dataset_summary, format_summary
 
@@ -151,6 +206,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help='print one JSON object {"experiment", "metrics", ...}'
     )
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "sample", help="write a PNG grid of samples of a generative experiment (e.g. mtcgan)"
+    )
+    p.add_argument("experiment", help="experiment name (see `list`)")
+    p.add_argument(
+        "--label", type=int, default=None, help="class to generate (default: cycle through all)"
+    )
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument(
+        "--checkpoint", default=None, help="checkpoint file (default: the shipped weights)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument(
+        "--nrow",
+        type=int,
+        default=None,
+        help="images per row (default: sqrt(n), or one per class without --label)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("data", help="dataset utilities")
     dsub = p.add_subparsers(dest="data_command", required=True)

@@ -25,6 +25,8 @@ __all__ = ["Experiment", "RunResult", "TrainConfig", "all_experiments", "get", "
 EXPERIMENT_MODULES: tuple[str, ...] = (
     "mtl_tutorial.recipes.sharing",
     "mtl_tutorial.recipes.weighting",
+    "mtl_tutorial.recipes.genseg",
+    "mtl_tutorial.recipes.mtcgan",
 )
 
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import torch
 
-__all__ = ["BatchLoader", "Subset"]
+__all__ = ["BatchLoader", "InputAsTarget", "Subset"]
 
 
 class BatchDataset(Protocol):
@@ -72,3 +72,21 @@ class BatchLoader:
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         for b in range(len(self)):
             yield self.dataset.batch(order[b * self.batch_size : (b + 1) * self.batch_size])
+
+
+class InputAsTarget:
+    """A batch dataset whose targets also hold the input image, under each of ``keys``.
+
+    Reconstruction tasks (e.g. a VAE's "gen") are trained against the image itself; the
+    trainer looks a task's target up by the task's name, so the image is added under it.
+    """
+
+    def __init__(self, dataset: BatchDataset, keys: tuple[str, ...] = ("gen",)):
+        self.dataset, self.keys = dataset, tuple(keys)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        x, targets = self.dataset.batch(index)
+        return x, {**targets, **dict.fromkeys(self.keys, x)}

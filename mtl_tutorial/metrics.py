@@ -17,6 +17,7 @@ __all__ = [
     "Metric",
     "MultiLabelAccuracy",
     "PixelAccuracy",
+    "ReconstructionMSE",
     "delta_m",
 ]
 
@@ -168,3 +169,28 @@ def delta_m(
         sign = 1.0 if higher_is_better[key] else -1.0
         total += sign * (metrics[key] - base) / abs(base)
     return total / len(baselines)
+
+
+class ReconstructionMSE(Metric):
+    """Mean squared error of a generated image in [0, 1] pixel scale (lower is better).
+
+    ``prediction`` holds image *logits* ``(B, C, H, W)``, either as a tensor or as an object
+    with a ``logits`` attribute (e.g. a VAE output); the image is ``sigmoid(logits)`` and
+    ``target`` the true image in [0, 1].
+    """
+
+    higher_is_better = False
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sum, self.count = 0.0, 0
+
+    def update(self, prediction: object, target: torch.Tensor) -> None:
+        logits = getattr(prediction, "logits", prediction)
+        self.sum += float(((torch.sigmoid(logits) - target) ** 2).sum())  # type: ignore[arg-type]
+        self.count += target.numel()
+
+    def compute(self) -> float:
+        return self.sum / max(self.count, 1)

@@ -20,6 +20,7 @@ __all__ = [
     "box_regression",
     "classification",
     "dense_regression",
+    "generation",
     "multilabel",
     "segmentation",
 ]
@@ -101,3 +102,27 @@ def by_name(tasks: Sequence[Task]) -> dict[str, Task]:
             raise ValueError(f"duplicate task name {t.name!r}")
         out[t.name] = t
     return out
+
+
+def generation(name: str = "gen", beta: float = 1.0, metric_name: str = "recon_mse") -> Task:
+    """Image generation with the input image as target, reported as ``recon_mse`` (lower is better).
+
+    The loss is the per-pixel negative ELBO of :func:`mtl_tutorial.models.genseg.generation_loss`:
+    binary cross-entropy of the image logits plus ``beta`` times the VAE's KL term (divided by
+    the number of pixels) when the prediction is a VAE output; plain logits get the
+    cross-entropy alone. The metric is the MSE of ``sigmoid(logits)`` in [0, 1].
+    """
+    import functools
+
+    from .metrics import ReconstructionMSE
+    from .models.genseg import generation_loss  # here, not at the top: models import this module
+
+    return Task(
+        name,
+        "dense",
+        1,
+        functools.partial(generation_loss, beta=beta),
+        ReconstructionMSE,
+        metric_name,
+        higher_is_better=False,
+    )

@@ -1,0 +1,325 @@
+"""Chapter 4 experiments: generation + segmentation (+ classification) on MultiMNIST-Seg.
+
+Seeds 000 and 001 claim that learning to generate images and to segment them in one
+network helps both, and seed 001 adds a three-stage schedule. Every experiment here uses
+the same data (the first 12,000 training and 2,000 test images of MultiMNIST-Seg, data
+seed 0), Adam at lr 3e-3 with cosine decay, batches of 128 and the same number of epochs
+(8, counted as passes over the training data whatever the schedule):
+
+* single-task baselines: ``genseg-single-seg``, ``genseg-single-gen`` (VAE) and
+  ``genseg-single-cls`` (the two digit heads, left + right, without a decoder);
+* ``genseg-joint``: seed 001's network (:class:`~mtl_tutorial.models.genseg.Seed001Net`),
+  ``L = λ_gen·L_gen + λ_seg·L_seg`` with λ = (1, 1), trained from scratch;
+* ``genseg-joint-lambda-<x>``: the same with λ_gen = x and λ_seg = 1 (Adam makes only the
+  ratio matter);
+* ``genseg-staged``: the same network and budget under seed 001's three stages
+  (:func:`~mtl_tutorial.schedules.staged_fit`, split by :func:`~mtl_tutorial.schedules.split_epochs`);
+* ``genseg-three-task``: seed 000's task set, classification + segmentation + generation,
+  on the chapter's encoder; ``genseg-seed000``: seed 000's own corrected network;
+* ``genseg-render``: seg + gen + a mask -> image renderer, 5 epochs (for the mask-conditioned
+  figures; the renderer is trained on detached predictions, so it does not change the other two).
+
+Reported: ``miou`` and ``pixel_acc`` (segmentation), ``recon_mse`` (reconstruction from the
+posterior mean, [0, 1] pixel scale) with ``kl`` (nats per image, VAE runs only),
+``acc_left``/``acc_right``, ``params`` and, for the
+multi-task runs, ``delta_m`` against the single-task baselines over ``miou``, ``recon_mse``
+and the digit accuracies (``pixel_acc`` is left out of Δm: it would count segmentation twice;
+``genseg-seed000``'s plain auto-encoder pays no KL, so its ``recon_mse`` is left out too).
+Test splits are used for reporting only.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ..data import MultiMNISTSeg
+from ..experiments import Experiment, RunResult, TrainConfig, register
+from ..loaders import BatchLoader, InputAsTarget, Subset
+from ..metrics import Accuracy, MeanIoU, Metric, PixelAccuracy, ReconstructionMSE, delta_m
+from ..models.genseg import GenSegNet, Seed000Net, Seed001Net, VAEOutput, kl_divergence
+from ..models.sharing import count_parameters
+from ..schedules import StageEpochs, split_epochs, staged_fit
+from ..tasks import Task, classification, generation, segmentation
+from ..trainer import Batch, Trainer
+from ..weighting import make_weighting
+from .sharing import Setup, single_task_baselines
+
+CHAPTER = "4-genseg"
+N_TRAIN, N_TEST = 12_000, 2_000
+WIDTHS = (8, 16, 32)  # encoder/decoder channels at 36, 18 and 9 pixels
+LATENT_DIM = 32
+BETA = 1.0  # weight of the KL term inside L_gen (1: the plain VAE)
+EPOCHS = 8  # ~30 s per epoch for the two-task runs on one CPU thread: about 4 minutes a run
+RENDER_EPOCHS = 5  # the renderer makes an epoch ~1.6x longer; it only feeds figures
+FINETUNE_LR_FACTOR = 0.1
+LAMBDA_SWEEP = (0.1, 0.3, 3.0)  # λ_gen with λ_seg = 1; λ_gen = 1 is genseg-joint
+DELTA_M_METRICS = ("miou", "recon_mse", "acc_left", "acc_right")
+
+SEG = segmentation("seg", 11)
+GEN = generation("gen", beta=BETA)
+RENDER = generation("render", beta=0.0, metric_name="render_mse")
+LEFT, RIGHT = classification("left"), classification("right")
+
+
+@functools.lru_cache(maxsize=2)
+def _multimnist_seg(split: str) -> MultiMNISTSeg:
+    return MultiMNISTSeg(split, seed=0)
+
+
+def genseg_data(split: str, n: int) -> InputAsTarget:
+    """The first ``n`` MultiMNIST-Seg items of ``split``, with the image as "gen"/"render" target."""
+    return InputAsTarget(Subset(_multimnist_seg(split), n), keys=("gen", "render"))
+
+
+GENSEG = Setup(
+    "multimnist-seg-12k",
+    lambda: genseg_data("train", N_TRAIN),
+    lambda: genseg_data("test", N_TEST),
+    epochs=EPOCHS,
+    batch_size=128,
+    lr=3e-3,
+    baselines={
+        "miou": "genseg-single-seg",
+        "recon_mse": "genseg-single-gen",
+        "acc_left": "genseg-single-cls",
+        "acc_right": "genseg-single-cls",
+    },
+)
+
+
+class MeanKL(Metric):
+    """Mean KL(q(z|x) || N(0, I)) of a VAE output in nats per image (read it with ``recon_mse``:
+    a VAE can buy a lower reconstruction error with a larger KL)."""
+
+    higher_is_better = False
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sum, self.count = 0.0, 0
+
+    def update(self, prediction: VAEOutput, target: torch.Tensor) -> None:
+        n = prediction.mu.shape[0]
+        self.sum += float(kl_divergence(prediction.mu, prediction.logvar)) * n
+        self.count += n
+
+    def compute(self) -> float:
+        return self.sum / max(self.count, 1)
+
+
+def _metrics_for(task: Task, vae: bool = True) -> dict[str, Metric]:
+    if task.name == "seg":
+        return {"miou": MeanIoU(task.out_channels), "pixel_acc": PixelAccuracy()}
+    if task.name == "gen":
+        return {"recon_mse": ReconstructionMSE(), **({"kl": MeanKL()} if vae else {})}
+    if task.name == "render":
+        return {task.metric_name: ReconstructionMSE()}
+    return {task.metric_name: Accuracy()}
+
+
+@torch.no_grad()
+def evaluate_genseg(
+    model: nn.Module,
+    tasks: Sequence[Task],
+    loader: Iterable[Batch],
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Every metric of ``tasks`` in one pass over ``loader``.
+
+    Segmentation: ``miou`` and ``pixel_acc``; generation: ``recon_mse`` and, for a VAE
+    (a :class:`~mtl_tutorial.models.genseg.VAEOutput`), ``kl``; classification: accuracy.
+
+    TODO (MT-CGAN chapter): add the classifier-feature Fréchet distance of ``model.sample(n)``
+    against test images here once ``mtl_tutorial.gan_eval`` provides it.
+    """
+    model.to(device).eval()
+    metrics: dict[str, dict[str, Metric]] | None = None
+    for x, targets in loader:
+        outputs = model(x.to(device))
+        if metrics is None:
+            vae = isinstance(outputs.get("gen"), VAEOutput)
+            metrics = {t.name: _metrics_for(t, vae) for t in tasks}
+        for t in tasks:
+            for metric in metrics[t.name].values():
+                metric.update(outputs[t.name], targets[t.name].to(device))
+    assert metrics is not None, "empty evaluation loader"
+    return {k: m.compute() for per_task in metrics.values() for k, m in per_task.items()}
+
+
+def _evaluator(
+    tasks: Sequence[Task], baseline: bool, vae: bool
+) -> Callable[[nn.Module, torch.device], dict[str, float]]:
+    def evaluate(model: nn.Module, device: torch.device) -> dict[str, float]:
+        metrics = evaluate_genseg(model, tasks, BatchLoader(GENSEG.test(), 500), device)
+        metrics["params"] = float(count_parameters(model))
+        # a plain auto-encoder's recon_mse is not comparable with a VAE's: no KL to pay
+        own = [m for m in DELTA_M_METRICS if m in metrics and (vae or m != "recon_mse")]
+        baselines = {m: v for m, v in single_task_baselines(GENSEG).items() if m in own}
+        if not baseline and baselines and set(baselines) == set(own):
+            better = {m: m != "recon_mse" for m in own}
+            metrics["delta_m"] = delta_m(metrics, baselines, better)
+        return metrics
+
+    return evaluate
+
+
+def _register(
+    name: str,
+    description: str,
+    tasks: list[Task],
+    build: Callable[[], nn.Module],
+    weights: dict[str, float] | None = None,
+    staged: bool = False,
+    baseline: bool = False,
+    vae: bool = True,
+    epochs: int = EPOCHS,
+) -> None:
+    """Register ``name``: ``build()`` trained on :data:`GENSEG` jointly (Adam + cosine) or staged.
+
+    ``weights`` are static loss weights λ_t (default: all 1); a ``baseline`` reports no Δm;
+    ``vae`` says whether the "gen" output is a VAE's (then ``kl`` is reported too).
+    """
+    evaluate = _evaluator(tasks, baseline, vae)
+    names = [t.name for t in tasks]
+
+    def weighting():
+        return make_weighting("static", names, weights=weights or dict.fromkeys(names, 1.0))
+
+    def train(cfg: TrainConfig) -> RunResult:
+        n_epochs = cfg.epochs or (4 if cfg.quick and staged else 1 if cfg.quick else epochs)
+        train_data, test_data = GENSEG.train(), GENSEG.test()
+        max_batches = None
+        if cfg.quick:
+            train_data, test_data, max_batches = Subset(train_data, 1024), Subset(test_data, 500), 8
+        model = build()
+        train_loader = BatchLoader(train_data, GENSEG.batch_size, shuffle=True, seed=cfg.seed)
+        test_loader = BatchLoader(test_data, 500)
+        config: dict[str, object] = {
+            "setup": GENSEG.key,
+            "n_train": len(train_data),
+            "n_test": len(test_data),
+            "epochs": n_epochs,
+            "batch_size": GENSEG.batch_size,
+            "lr": GENSEG.lr,
+            "optimizer": "adam",
+            "loss_weights": weights or dict.fromkeys(names, 1.0),
+            "beta_kl": BETA,
+            "data_seed": 0,
+        }
+        if staged:
+            stages = split_epochs(n_epochs, num_tasks=len(tasks))
+            history = staged_fit(
+                model,
+                tasks,
+                train_loader,
+                test_loader,
+                stages,
+                lr=GENSEG.lr,
+                finetune_lr_factor=FINETUNE_LR_FACTOR,
+                weighting=weighting,
+                device=cfg.device,
+                max_batches=max_batches,
+            )
+            config["schedule"] = _describe(stages)
+        else:
+            trainer = Trainer(
+                model,
+                tasks,
+                weighting=weighting(),
+                lr=GENSEG.lr,
+                device=cfg.device,
+                cosine_epochs=n_epochs,
+            )
+            history = trainer.fit(train_loader, test_loader, n_epochs, max_batches)
+            config["schedule"] = "cosine"
+        metrics = (
+            evaluate_genseg(model, tasks, test_loader, cfg.device)
+            if cfg.quick
+            else evaluate(model, cfg.device)
+        )
+        return RunResult(model.cpu(), metrics, history, n_epochs, extra={"config": config})
+
+    metric_names = tuple(k for t in tasks for k in _metrics_for(t, vae)) + ("params",)
+    if not baseline:
+        metric_names += ("delta_m",)
+    register(Experiment(name, CHAPTER, description, build, train, evaluate, metric_names, epochs))
+
+
+def _describe(stages: StageEpochs) -> str:
+    return (
+        f"staged: {stages.pretrain} pre-training epochs (single-task, alternating), "
+        f"{stages.frozen} with the encoder frozen, {stages.finetune} fine-tuning at "
+        f"lr x {FINETUNE_LR_FACTOR:g}; cosine decay within each stage"
+    )
+
+
+def _net(tasks: Sequence[str], **kwargs: object) -> Callable[[], nn.Module]:
+    return functools.partial(
+        GenSegNet, tuple(tasks), widths=WIDTHS, latent_dim=LATENT_DIM, **kwargs
+    )
+
+
+_seed001 = functools.partial(Seed001Net, widths=WIDTHS, latent_dim=LATENT_DIM)
+
+# --- single-task baselines ---------------------------------------------------------------
+_register("genseg-single-seg", "segmentation alone (U-Net)", [SEG], _net(["seg"]), baseline=True)
+_register("genseg-single-gen", "generation alone (VAE)", [GEN], _net(["gen"]), baseline=True)
+_register(
+    "genseg-single-cls",
+    "classification alone (left + right digit heads, no decoder)",
+    [LEFT, RIGHT],
+    _net(["left", "right"]),
+    baseline=True,
+)
+
+# --- joint training: seed 001's network --------------------------------------------------
+_register(
+    "genseg-joint",
+    "seed 001 corrected: shared encoder, U-Net seg + VAE, lambda = (1, 1), from scratch",
+    [SEG, GEN],
+    _seed001,
+)
+for _lam in LAMBDA_SWEEP:
+    _register(
+        f"genseg-joint-lambda-{_lam:g}",
+        f"joint seg + VAE with lambda_gen = {_lam:g}, lambda_seg = 1",
+        [SEG, GEN],
+        _seed001,
+        weights={"seg": 1.0, "gen": _lam},
+    )
+_register(
+    "genseg-staged",
+    "seed 001's three stages: pre-train each branch, freeze the encoder, fine-tune",
+    [SEG, GEN],
+    _seed001,
+    staged=True,
+)
+
+# --- three tasks: seed 000 ---------------------------------------------------------------
+_register(
+    "genseg-three-task",
+    "classification + segmentation + generation (VAE) on one encoder",
+    [SEG, GEN, LEFT, RIGHT],
+    _net(["seg", "gen", "left", "right"]),
+)
+_register(
+    "genseg-seed000",
+    "seed 000 corrected: shared CNN, digit classifiers, segmentation and noise+features generator",
+    [SEG, GEN, LEFT, RIGHT],
+    functools.partial(Seed000Net, width=2 * WIDTHS[0]),
+    vae=False,
+)
+
+# --- mask-conditioned generation (for the chapter's figures) -----------------------------
+_register(
+    "genseg-render",
+    "seg + VAE + a mask -> image renderer trained on the detached predicted masks",
+    [SEG, GEN, RENDER],
+    _net(["seg", "gen", "render"]),
+    epochs=RENDER_EPOCHS,
+)
