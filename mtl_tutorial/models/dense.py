@@ -23,14 +23,24 @@ from torch import nn
 
 from ..tasks import Task
 
-__all__ = ["DenseDecoder", "DenseEncoder", "DenseMultiTaskNet"]
+__all__ = ["DenseDecoder", "DenseEncoder", "DenseMultiTaskNet", "conv_block"]
 
 
-def _block(cin: int, cout: int) -> nn.Sequential:
+def conv_block(cin: int, cout: int, norm: bool = False) -> nn.Sequential:
+    """``[conv3x3 -> ReLU] x 2``; with ``norm``, ``[conv3x3 (no bias) -> BatchNorm -> ReLU] x 2``."""
+    if not norm:
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1),
+            nn.ReLU(),
+        )
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
         nn.ReLU(),
-        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
         nn.ReLU(),
     )
 
@@ -38,11 +48,15 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 class DenseEncoder(nn.Module):
     """Three resolution levels; returns the feature maps ``[f1, f2, f3]`` for the skips."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, int, int] = (16, 32, 64)):
+    def __init__(
+        self, in_channels: int = 3, widths: tuple[int, int, int] = (16, 32, 64), norm: bool = False
+    ):
         super().__init__()
         w1, w2, w3 = widths
         self.in_channels, self.widths = in_channels, widths
-        self.levels = nn.ModuleList([_block(in_channels, w1), _block(w1, w2), _block(w2, w3)])
+        self.levels = nn.ModuleList(
+            [conv_block(in_channels, w1, norm), conv_block(w1, w2, norm), conv_block(w2, w3, norm)]
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.dim() != 4 or x.shape[1] != self.in_channels or x.shape[-1] % 4 or x.shape[-2] % 4:
@@ -59,11 +73,13 @@ class DenseEncoder(nn.Module):
 class DenseDecoder(nn.Module):
     """U-Net-style decoder from ``[f1, f2, f3]`` back to full resolution with ``out_channels`` maps."""
 
-    def __init__(self, out_channels: int, widths: tuple[int, int, int] = (16, 32, 64)):
+    def __init__(
+        self, out_channels: int, widths: tuple[int, int, int] = (16, 32, 64), norm: bool = False
+    ):
         super().__init__()
         w1, w2, w3 = widths
-        self.up2 = _block(w3 + w2, w2)
-        self.up1 = _block(w2 + w1, w1)
+        self.up2 = conv_block(w3 + w2, w2, norm)
+        self.up1 = conv_block(w2 + w1, w1, norm)
         self.out = nn.Conv2d(w1, out_channels, 1)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -61,6 +61,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .dense import DenseDecoder, DenseEncoder, conv_block
+
 __all__ = [
     "ClassifierHead",
     "GenSegNet",
@@ -119,47 +121,21 @@ def generation_loss(
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     """[conv3x3 -> BatchNorm -> ReLU] x 2 (the conv needs no bias before BatchNorm)."""
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(),
-    )
+    return conv_block(cin, cout, norm=True)
 
 
-class SharedEncoder(nn.Module):
-    """Three resolution levels (S, S/2, S/4); returns ``[f1, f2, f3]`` for the U-Net skips."""
+class SharedEncoder(DenseEncoder):
+    """Three resolution levels (S, S/2, S/4) with BatchNorm; returns ``[f1, f2, f3]`` for the skips."""
 
     def __init__(self, in_channels: int = 1, widths: tuple[int, int, int] = (16, 32, 64)):
-        super().__init__()
-        w1, w2, w3 = widths
-        self.levels = nn.ModuleList([_block(in_channels, w1), _block(w1, w2), _block(w2, w3)])
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        features = []
-        for i, level in enumerate(self.levels):
-            x = level(x if i == 0 else F.max_pool2d(x, 2))
-            features.append(x)
-        return features
+        super().__init__(in_channels, widths, norm=True)
 
 
-class UNetDecoder(nn.Module):
-    """Segmentation decoder: up-sample, concatenate the encoder's map of that size, convolve."""
+class UNetDecoder(DenseDecoder):
+    """Segmentation decoder with BatchNorm: up-sample, concatenate the encoder's map of that size, convolve."""
 
     def __init__(self, out_channels: int, widths: tuple[int, int, int] = (16, 32, 64)):
-        super().__init__()
-        w1, w2, w3 = widths
-        self.up2 = _block(w3 + w2, w2)  # at S/2, skip f2
-        self.up1 = _block(w2 + w1, w1)  # at S, skip f1
-        self.out = nn.Conv2d(w1, out_channels, 1)
-
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        f1, f2, f3 = features
-        x = self.up2(torch.cat([F.interpolate(f3, scale_factor=2.0), f2], dim=1))
-        x = self.up1(torch.cat([F.interpolate(x, scale_factor=2.0), f1], dim=1))
-        return self.out(x)
+        super().__init__(out_channels, widths, norm=True)
 
 
 class ImageDecoder(nn.Module):
