@@ -93,7 +93,8 @@ class DenseMultiTaskNet(nn.Module):
     """Shared :class:`DenseEncoder`; a :class:`DenseDecoder` per dense task, a linear head per image task.
 
     With tasks ``[segmentation, depth]`` this is seed 004's segmentation + depth network;
-    with one task it is the single-task baseline.
+    with one task it is the single-task baseline. ``norm`` adds BatchNorm after every
+    convolution of the encoder and decoders.
     """
 
     def __init__(
@@ -101,14 +102,15 @@ class DenseMultiTaskNet(nn.Module):
         tasks: Sequence[Task],
         in_channels: int = 3,
         widths: tuple[int, int, int] = (16, 32, 64),
+        norm: bool = False,
     ):
         super().__init__()
         if not tasks:
             raise ValueError("at least one task is needed")
-        self.encoder = DenseEncoder(in_channels, widths)
+        self.encoder = DenseEncoder(in_channels, widths, norm)
         self.heads = nn.ModuleDict(
             {
-                t.name: DenseDecoder(t.out_channels, widths)
+                t.name: DenseDecoder(t.out_channels, widths, norm)
                 if t.kind == "dense"
                 else nn.Linear(widths[2], t.out_channels)
                 for t in tasks

@@ -251,6 +251,7 @@ for _lam in SOFT_SWEEP:
 # --- Shapes dense pair: segmentation + depth ------------------------------------------
 SEG, DEPTH = segmentation("seg", 4), dense_regression("depth")
 DENSE_WIDTHS = (8, 16, 32)
+DENSE_NORM = True  # without BatchNorm, 1 seed in 3 stalled at background-vs-shape segmentation
 DENSE_PENALTY = 1e-3
 
 _register(
@@ -258,21 +259,21 @@ _register(
     "single-task segmentation (encoder-decoder)",
     DENSE,
     [SEG],
-    lambda: DenseMultiTaskNet([SEG], widths=DENSE_WIDTHS),
+    lambda: DenseMultiTaskNet([SEG], widths=DENSE_WIDTHS, norm=DENSE_NORM),
 )
 _register(
     "shapes-single-depth",
     "single-task depth (encoder-decoder)",
     DENSE,
     [DEPTH],
-    lambda: DenseMultiTaskNet([DEPTH], widths=DENSE_WIDTHS),
+    lambda: DenseMultiTaskNet([DEPTH], widths=DENSE_WIDTHS, norm=DENSE_NORM),
 )
 _register(
     "shapes-hard",
     "seed 004 corrected: shared encoder, seg + depth decoders",
     DENSE,
     [SEG, DEPTH],
-    lambda: DenseMultiTaskNet([SEG, DEPTH], widths=DENSE_WIDTHS),
+    lambda: DenseMultiTaskNet([SEG, DEPTH], widths=DENSE_WIDTHS, norm=DENSE_NORM),
 )
 _register(
     "shapes-soft",
@@ -280,7 +281,9 @@ _register(
     DENSE,
     [SEG, DEPTH],
     lambda: SoftSharingNet(
-        [SEG, DEPTH], DENSE_PENALTY, column=lambda t: DenseMultiTaskNet([t], widths=DENSE_WIDTHS)
+        [SEG, DEPTH],
+        DENSE_PENALTY,
+        column=lambda t: DenseMultiTaskNet([t], widths=DENSE_WIDTHS, norm=DENSE_NORM),
     ),
 )
 

@@ -27,7 +27,7 @@ from ..models.dense import DenseMultiTaskNet
 from ..models.sharing import HardSharingNet
 from ..tasks import Task
 from ..weighting import METHODS, Weighting, make_weighting
-from .sharing import DENSE, DENSE_WIDTHS, DEPTH, LEFT, MULTIMNIST, RIGHT, SEG, _register
+from .sharing import DENSE, DENSE_NORM, DENSE_WIDTHS, DEPTH, LEFT, MULTIMNIST, RIGHT, SEG, _register
 
 CHAPTER = "3-weighting"
 STATIC_WEIGHTS = (0.7, 1.3)  # (left, right) of multimnist-hard-static
@@ -108,7 +108,7 @@ for _method in METHODS:
         f"seg + depth, shared encoder, {_label}",
         DENSE,
         DENSE_TASKS,
-        functools.partial(DenseMultiTaskNet, DENSE_TASKS, widths=DENSE_WIDTHS),
+        functools.partial(DenseMultiTaskNet, DENSE_TASKS, widths=DENSE_WIDTHS, norm=DENSE_NORM),
         weighting=weighting_factory(_method, DENSE_TASKS, **_options),
         chapter=CHAPTER,
     )
