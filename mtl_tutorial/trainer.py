@@ -22,13 +22,41 @@ from .tasks import Task, by_name
 from .utils import progress
 from .weighting import EqualWeighting, Weighting
 
-__all__ = ["DivergenceError", "Trainer"]
+__all__ = ["DivergenceError", "Trainer", "task_gradient_cosine"]
 
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
 class DivergenceError(RuntimeError):
     """A loss became NaN or infinite."""
+
+
+def task_gradient_cosine(losses: dict[str, torch.Tensor], model: nn.Module) -> float | None:
+    """Mean pairwise cosine similarity of the task gradients over ``model.shared_parameters()``.
+
+    Negative values mean the tasks pull the shared weights in conflicting directions. Returns
+    ``None`` for fewer than two tasks or a model without ``shared_parameters()``. Only reads
+    gradients (``torch.autograd.grad``): the ``.grad`` fields and the training are untouched.
+    """
+    get_shared = getattr(model, "shared_parameters", None)
+    if len(losses) < 2 or not callable(get_shared):
+        return None
+    params = [p for p in get_shared() if p.requires_grad]
+    grads = []
+    for loss in losses.values():
+        parts = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        grads.append(
+            torch.cat(
+                [
+                    (g if g is not None else torch.zeros_like(p)).flatten()
+                    for g, p in zip(parts, params, strict=True)
+                ]
+            )
+        )
+    g = torch.nn.functional.normalize(torch.stack(grads), dim=1)
+    cos = g @ g.T
+    pairs = torch.triu_indices(len(grads), len(grads), offset=1)
+    return float(cos[pairs[0], pairs[1]].mean())
 
 
 @dataclass
@@ -48,10 +76,12 @@ class Trainer:
     cosine_epochs: int | None = (
         None  # if set, cosine-anneal the learning rate to 0 over this many epochs
     )
+    grad_cosine_every: int = 0  # if > 0, log the task-gradient cosine every this many steps
     history: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
+        self.steps = 0
         self.task_map = by_name(self.tasks)
         self.model.to(self.device)
         configure = getattr(self.model, "configure_optimizers", None)
@@ -118,6 +148,11 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         row: dict[str, float] = {}
+        if self.grad_cosine_every > 0 and self.steps % self.grad_cosine_every == 0:
+            cosine = task_gradient_cosine(losses, self.model)
+            if cosine is not None:
+                row["grad_cos"] = cosine
+        self.steps += 1
         penalty_fn = getattr(self.model, "penalty", None)
         if callable(penalty_fn):
             penalty = penalty_fn()
@@ -163,6 +198,7 @@ class Trainer:
             epoch = len(self.history) + 1
             start = time.perf_counter()
             sums: dict[str, float] = {}
+            counts: dict[str, int] = {}  # grad_cos is only measured on some steps
             n = 0
             total = len(train_loader) if hasattr(train_loader, "__len__") else None  # type: ignore[arg-type]
             if max_batches is not None and total is not None:
@@ -172,13 +208,14 @@ class Trainer:
                     break
                 for k, v in self.step(batch).items():
                     sums[k] = sums.get(k, 0.0) + v
+                    counts[k] = counts.get(k, 0) + 1
                 n += 1
             if n:
                 self.weighting.epoch_end({k: sums[f"loss_{k}"] / n for k in self.task_map})
             for scheduler in self.schedulers:
                 scheduler.step()
             row = {"epoch": float(epoch), "train_time_s": time.perf_counter() - start}
-            row.update({f"train_{k}": v / max(n, 1) for k, v in sums.items()})
+            row.update({f"train_{k}": v / counts[k] for k, v in sums.items()})
             row.update(self.evaluate(eval_loader, max_batches))
             epoch_metrics = getattr(self.model, "epoch_metrics", None)
             if callable(epoch_metrics):  # extra per-epoch measurements defined by the model

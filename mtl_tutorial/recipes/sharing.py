@@ -135,6 +135,9 @@ def _evaluator(
     return evaluate
 
 
+GRAD_COSINE_EVERY = 20  # steps between two measurements of the task-gradient cosine
+
+
 def _register(
     name: str,
     description: str,
@@ -162,7 +165,13 @@ def _register(
         model = build()
         options = {} if weighting is None else {"weighting": weighting()}
         trainer = Trainer(
-            model, tasks, lr=setup.lr, device=cfg.device, cosine_epochs=n_epochs, **options
+            model,
+            tasks,
+            lr=setup.lr,
+            device=cfg.device,
+            cosine_epochs=n_epochs,
+            grad_cosine_every=GRAD_COSINE_EVERY if len(tasks) > 1 else 0,
+            **options,
         )
         history = trainer.fit(
             BatchLoader(train_data, setup.batch_size, shuffle=True, seed=cfg.seed),
