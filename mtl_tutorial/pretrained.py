@@ -155,6 +155,22 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _compact(history: list[dict[str, float]]) -> list[dict[str, float]]:
+    """``history`` with floats rounded to 6 significant digits (keeps the manifest small)."""
+    return [{k: float(f"{v:.6g}") for k, v in row.items()} for row in history]
+
+
+def run_history(name: str, seed: int, weights_dir: Path | None = None) -> list[dict[str, float]]:
+    """The per-epoch history recorded for seed ``seed`` of ``name`` (runs recorded with history)."""
+    for run in manifest(weights_dir).get(name, {}).get("runs", []):
+        if run["seed"] == seed and "history" in run:
+            return run["history"]
+    raise KeyError(
+        f"no history recorded for {name!r} seed {seed}; "
+        f"train it with: python -m mtl_tutorial train {name} --seed {seed} --record"
+    )
+
+
 def record_run(
     name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None = None
 ) -> None:
@@ -164,7 +180,10 @@ def record_run(
         entries = manifest(weights_dir)
         entry = entries.setdefault(name, {"runs": []})
         runs = [r for r in entry.get("runs", []) if r["seed"] != meta["seed"]]
-        runs.append({k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "metrics")})
+        run = {k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "metrics")}
+        if meta.get("history"):  # per-epoch rows: small enough for the manifest
+            run["history"] = _compact(meta["history"])
+        runs.append(run)
         entry["runs"] = sorted(runs, key=lambda r: r["seed"])
         _write_manifest(entries, weights_dir)
 

@@ -108,3 +108,16 @@ def test_ship_and_record_write_a_manifest(tmp_path):
 def test_weights_path_error_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m mtl_tutorial train nothing"):
         pretrained.weights_path("nothing", tmp_path)
+
+
+def test_record_run_keeps_a_compact_history(tmp_path) -> None:
+    history = [{"epoch": 1.0, "train_grad_cos": 0.123456789}]
+    meta = {"seed": 3, "epochs": 1, "device": "cpu", "wall_time_s": 1.0, "metrics": {"a": 1.0}}
+    ckpt = tmp_path / "run.pt"
+    save_checkpoint(ckpt, torch.nn.Linear(1, 1), {**meta, "history": history})
+    pretrained.record_run("toy", ckpt, weights_dir=tmp_path)
+    assert pretrained.run_history("toy", 3, weights_dir=tmp_path) == [
+        {"epoch": 1.0, "train_grad_cos": 0.123457}
+    ]
+    with pytest.raises(KeyError, match="--seed 4 --record"):
+        pretrained.run_history("toy", 4, weights_dir=tmp_path)
