@@ -13,6 +13,7 @@ import torch
 __all__ = [
     "Accuracy",
     "MeanIoU",
+    "MeanMetric",
     "MeanSquaredError",
     "Metric",
     "MultiLabelAccuracy",
@@ -35,6 +36,24 @@ class Metric:
 
     def compute(self) -> float:
         raise NotImplementedError
+
+
+class MeanMetric(Metric):
+    """A running mean: ``update`` adds a sum over some elements and their count."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sum, self.count = 0.0, 0
+
+    def add(self, total: float, count: int) -> None:
+        """Accumulate ``total`` over ``count`` elements."""
+        self.sum += total
+        self.count += count
+
+    def compute(self) -> float:
+        return self.sum / max(self.count, 1)
 
 
 class Accuracy(Metric):
@@ -101,33 +120,17 @@ class MeanIoU(Metric):
         return float((tp[present] / union[present]).mean()) if present.any() else 0.0
 
 
-class MeanSquaredError(Metric):
+class MeanSquaredError(MeanMetric):
     """Mean squared error over all elements (lower is better)."""
 
     higher_is_better = False
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.sum, self.count = 0.0, 0
-
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
-        self.sum += float(((prediction - target) ** 2).sum())
-        self.count += target.numel()
-
-    def compute(self) -> float:
-        return self.sum / max(self.count, 1)
+        self.add(float(((prediction - target) ** 2).sum()), target.numel())
 
 
-class BoxIoU(Metric):
+class BoxIoU(MeanMetric):
     """Mean intersection-over-union of predicted and true boxes ``(N, 4)`` as ``(x0, y0, x1, y1)``."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.sum, self.count = 0.0, 0
 
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         lo = torch.maximum(prediction[:, :2], target[:, :2])
@@ -138,11 +141,7 @@ class BoxIoU(Metric):
             return (b[:, 2:] - b[:, :2]).clamp(min=0).prod(dim=1)
 
         union = area(prediction) + area(target) - inter
-        self.sum += float((inter / union.clamp(min=1e-12)).sum())
-        self.count += target.shape[0]
-
-    def compute(self) -> float:
-        return self.sum / max(self.count, 1)
+        self.add(float((inter / union.clamp(min=1e-12)).sum()), target.shape[0])
 
 
 def delta_m(
@@ -171,7 +170,7 @@ def delta_m(
     return total / len(baselines)
 
 
-class ReconstructionMSE(Metric):
+class ReconstructionMSE(MeanMetric):
     """Mean squared error of a generated image in [0, 1] pixel scale (lower is better).
 
     ``prediction`` holds image *logits* ``(B, C, H, W)``, either as a tensor or as an object
@@ -181,16 +180,7 @@ class ReconstructionMSE(Metric):
 
     higher_is_better = False
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.sum, self.count = 0.0, 0
-
     def update(self, prediction: object, target: torch.Tensor) -> None:
         logits = getattr(prediction, "logits", prediction)
-        self.sum += float(((torch.sigmoid(logits) - target) ** 2).sum())  # type: ignore[arg-type]
-        self.count += target.numel()
-
-    def compute(self) -> float:
-        return self.sum / max(self.count, 1)
+        error = float(((torch.sigmoid(logits) - target) ** 2).sum())  # type: ignore[arg-type]
+        self.add(error, target.numel())

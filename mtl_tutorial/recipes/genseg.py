@@ -39,7 +39,15 @@ from torch import nn
 from ..data import MultiMNISTSeg
 from ..experiments import Experiment, RunResult, TrainConfig, register
 from ..loaders import BatchLoader, InputAsTarget, Subset
-from ..metrics import Accuracy, MeanIoU, Metric, PixelAccuracy, ReconstructionMSE, delta_m
+from ..metrics import (
+    Accuracy,
+    MeanIoU,
+    MeanMetric,
+    Metric,
+    PixelAccuracy,
+    ReconstructionMSE,
+    delta_m,
+)
 from ..models.genseg import GenSegNet, Seed000Net, Seed001Net, VAEOutput, kl_divergence
 from ..models.sharing import count_parameters
 from ..schedules import StageEpochs, split_epochs, staged_fit
@@ -91,25 +99,15 @@ GENSEG = Setup(
 )
 
 
-class MeanKL(Metric):
+class MeanKL(MeanMetric):
     """Mean KL(q(z|x) || N(0, I)) of a VAE output in nats per image (read it with ``recon_mse``:
     a VAE can buy a lower reconstruction error with a larger KL)."""
 
     higher_is_better = False
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.sum, self.count = 0.0, 0
-
     def update(self, prediction: VAEOutput, target: torch.Tensor) -> None:
         n = prediction.mu.shape[0]
-        self.sum += float(kl_divergence(prediction.mu, prediction.logvar)) * n
-        self.count += n
-
-    def compute(self) -> float:
-        return self.sum / max(self.count, 1)
+        self.add(float(kl_divergence(prediction.mu, prediction.logvar)) * n, n)
 
 
 def _metrics_for(task: Task, vae: bool = True) -> dict[str, Metric]:
