@@ -740,7 +740,7 @@ class CAGrad(Weighting):
 
 # --- FAMO ---------------------------------------------------------------------------------------
 class FAMO(Weighting):
-    """Fast Adaptive Multitask Optimization (Liu, Liu, Stone & Liu, NeurIPS 2023).
+    """Fast Adaptive Multitask Optimization (Liu, Feng, Stone & Liu, NeurIPS 2023).
 
     Keeps logits :math:`\\xi` (initialised to 0), :math:`z = \\mathrm{softmax}(\\xi)`, and
     back-propagates
