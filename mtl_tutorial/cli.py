@@ -247,3 +247,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `python -m mtl_tutorial list | head`
+        sys.stderr.close()  # nothing more can be written; exit quietly
+        return 0

@@ -49,8 +49,8 @@ def _manifest_path(weights_dir: Path | None = None) -> Path:
     return (weights_dir or WEIGHTS_DIR) / "manifest.json"
 
 
-def manifest(weights_dir: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Return the manifest's ``experiments`` mapping (empty if nothing ships yet)."""
+def _entries(weights_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The manifest's ``experiments`` mapping as stored (aliases unresolved)."""
     path = _manifest_path(weights_dir)
     if not path.exists():
         return {}
@@ -62,13 +62,25 @@ def manifest(weights_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     return data["experiments"]
 
 
+def manifest(weights_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Return the manifest's ``experiments`` mapping (empty if nothing ships yet).
+
+    An entry ``{"alias_of": other}`` (e.g. ``multimnist-hard-equal`` is ``multimnist-hard``)
+    is returned as ``other``'s entry.
+    """
+    entries = _entries(weights_dir)
+    return {k: entries[v["alias_of"]] if "alias_of" in v else v for k, v in entries.items()}
+
+
 def _write_manifest(entries: dict[str, dict[str, Any]], weights_dir: Path | None = None) -> None:
     path = _manifest_path(weights_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     ordered = {k: entries[k] for k in sorted(entries)}
-    path.write_text(
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(
         json.dumps({"format_version": MANIFEST_VERSION, "experiments": ordered}, indent=1) + "\n"
     )
+    os.replace(tmp, path)  # readers never see a half-written manifest
 
 
 @contextlib.contextmanager
@@ -177,8 +189,11 @@ def record_run(
     """Add one seed's result (from a checkpoint's meta) to ``name``'s ``runs`` in the manifest."""
     meta = read_checkpoint(checkpoint)["meta"]
     with _manifest_lock(weights_dir):
-        entries = manifest(weights_dir)
-        entry = entries.setdefault(name, {"runs": []})
+        entries = _entries(weights_dir)
+        entry = entries.get(name, {"runs": []})
+        if "alias_of" in entry:  # training an alias gives it weights of its own
+            entry = {"runs": []}
+        entries[name] = entry
         runs = [r for r in entry.get("runs", []) if r["seed"] != meta["seed"]]
         run = {k: meta[k] for k in ("seed", "epochs", "device", "wall_time_s", "metrics")}
         if meta.get("history"):  # per-epoch rows: small enough for the manifest
@@ -198,19 +213,20 @@ def ship(name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None
     if checkpoint.resolve() != target.resolve():
         shutil.copyfile(checkpoint, target)
     record_run(name, checkpoint, weights_dir)
-    entries = manifest(weights_dir)
-    entries[name].update(
-        {
-            "file": target.name,
-            "sha256": _sha256(target),
-            "created": _now(),
-            **{
-                k: meta[k]
-                for k in ("seed", "epochs", "device", "wall_time_s", "torch_version", "metrics")
-            },
-        }
-    )
-    _write_manifest(entries, weights_dir)
+    with _manifest_lock(weights_dir):
+        entries = _entries(weights_dir)
+        entries[name].update(
+            {
+                "file": target.name,
+                "sha256": _sha256(target),
+                "created": _now(),
+                **{
+                    k: meta[k]
+                    for k in ("seed", "epochs", "device", "wall_time_s", "torch_version", "metrics")
+                },
+            }
+        )
+        _write_manifest(entries, weights_dir)
     return target
 
 

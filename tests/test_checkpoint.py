@@ -121,3 +121,19 @@ def test_record_run_keeps_a_compact_history(tmp_path) -> None:
     ]
     with pytest.raises(KeyError, match="--seed 4 --record"):
         pretrained.run_history("toy", 4, weights_dir=tmp_path)
+
+
+def test_an_alias_entry_reads_as_its_target_and_training_it_replaces_the_alias(tmp_path) -> None:
+    meta = {"seed": 0, "epochs": 1, "device": "cpu", "wall_time_s": 1.0, "metrics": {"a": 0.5}}
+    meta["torch_version"] = str(torch.__version__)
+    ckpt = tmp_path / "run.pt"
+    save_checkpoint(ckpt, torch.nn.Linear(1, 1), meta)
+    pretrained.ship("target", ckpt, weights_dir=tmp_path)
+    entries = pretrained._entries(tmp_path)
+    entries["alias"] = {"alias_of": "target"}
+    pretrained._write_manifest(entries, tmp_path)
+    assert pretrained.manifest(tmp_path)["alias"] == pretrained.manifest(tmp_path)["target"]
+    assert pretrained.weights_path("alias", tmp_path) == pretrained.weights_path("target", tmp_path)
+    pretrained.record_run("alias", ckpt, weights_dir=tmp_path)  # the alias gets runs of its own
+    assert "alias_of" not in pretrained._entries(tmp_path)["alias"]
+    assert "file" in pretrained._entries(tmp_path)["target"]

@@ -5,14 +5,15 @@ same data, epochs, batch size and optimiser; only the
 :class:`~mtl_tutorial.weighting.Weighting` changes.
 
 * ``multimnist-hard-<method>``: the MultiMNIST LeNet with two heads, for every method of
-  :data:`~mtl_tutorial.weighting.METHODS` except ``equal`` (that is ``multimnist-hard``).
+  :data:`~mtl_tutorial.weighting.METHODS`; ``multimnist-hard-equal`` is an alias of
+  chapter 2's ``multimnist-hard`` (:data:`EQUAL_ALIASES`).
   ``multimnist-hard-static`` uses the weights (left, right) = (0.7, 1.3): they sum to T = 2
   like equal weights but lean towards the right digit, so the run differs from equal.
 * ``multimnist-hard-static-w<w>``: a sweep of static weights (w, 1 - w) for the
   accuracy trade-off (Pareto front) plot.
 * ``shapes-dense-<method>``: segmentation (cross-entropy) + depth (L1) on Shapes with the
   shared encoder and two decoders of ``shapes-hard``, whose losses live on different
-  scales; again ``shapes-hard`` is the equal-weight member.
+  scales; again ``shapes-hard`` is the equal-weight member (alias ``shapes-dense-equal``).
   ``shapes-dense-static`` uses (seg, depth) = (0.6, 1.4): early in training the depth L1
   loss runs at about 0.4x the segmentation loss (0.10 vs 0.24 after 120 steps), so the
   hand-set weights make up most of that ratio while still summing to 2.
@@ -33,6 +34,9 @@ CHAPTER = "3-weighting"
 STATIC_WEIGHTS = (0.7, 1.3)  # (left, right) of multimnist-hard-static
 STATIC_SWEEP = (0.1, 0.3, 0.5, 0.7, 0.9)  # w_left; w_right = 1 - w_left
 DENSE_STATIC_WEIGHTS = (0.6, 1.4)  # (seg, depth) of shapes-dense-static
+# The equal-weight member of each family is chapter 2's run; the manifest lists these
+# names as aliases of it (same weights, same seeds), so every method has a <family>-<method> name.
+EQUAL_ALIASES = {"multimnist-hard-equal": "multimnist-hard", "shapes-dense-equal": "shapes-hard"}
 
 DESCRIPTIONS = {
     "equal": "equal weights",
@@ -61,10 +65,10 @@ def _static_label(weights: Sequence[float]) -> str:
 # --- MultiMNIST: one hard-sharing LeNet per method ---------------------------------------
 MULTIMNIST_TASKS = [LEFT, RIGHT]
 for _method in METHODS:
-    if _method == "equal":
-        continue  # multimnist-hard
     _options = {"weights": STATIC_WEIGHTS} if _method == "static" else {}
     _label = _static_label(STATIC_WEIGHTS) if _method == "static" else DESCRIPTIONS[_method]
+    if _method == "equal":
+        _label += f" (an alias: ships the weights of {EQUAL_ALIASES['multimnist-hard-equal']})"
     _register(
         f"multimnist-hard-{_method}",
         f"hard sharing with {_label}",
@@ -97,12 +101,12 @@ DENSE_DESCRIPTIONS = {
     "mgda": "MGDA min-norm weights over the encoder (Sener & Koltun, 2018)",
 }
 for _method in METHODS:
-    if _method == "equal":
-        continue  # shapes-hard
     _options = {"weights": DENSE_STATIC_WEIGHTS} if _method == "static" else {}
     _label = (
         _static_label(DENSE_STATIC_WEIGHTS) if _method == "static" else DENSE_DESCRIPTIONS[_method]
     )
+    if _method == "equal":
+        _label += f" (an alias: ships the weights of {EQUAL_ALIASES['shapes-dense-equal']})"
     _register(
         f"shapes-dense-{_method}",
         f"seg + depth, shared encoder, {_label}",
