@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -10,7 +11,15 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-__all__ = ["LABEL_COLOURS", "image_grid", "label_cmap", "mask_to_rgb", "overlay", "publish"]
+__all__ = [
+    "LABEL_COLOURS",
+    "figure_png",
+    "image_grid",
+    "label_cmap",
+    "mask_to_rgb",
+    "overlay",
+    "publish",
+]
 
 #: Colour of label 0 (background, black) and labels 1.. (tab10, then repeated).
 LABEL_COLOURS = np.vstack(
@@ -84,17 +93,27 @@ def image_grid(
     return fig
 
 
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """``fig`` rendered as PNG bytes (independent of the matplotlib backend in use)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def publish(fig: Figure, name: str) -> None:
     """Show ``fig`` in the notebook and register it under ``name`` for a captioned book figure.
 
     In the book a markdown cell then places it with ``{glue:figure} name`` and a caption.
+    The figure is glued as a PNG image, so it renders whatever the matplotlib backend is
+    (with ``MPLBACKEND=Agg`` a glued ``Figure`` object would only have a text form).
     """
+    from IPython.display import Image, display
+
+    image = Image(data=figure_png(fig), format="png")
     try:
         from myst_nb import glue
     except ImportError:  # plain Jupyter without the book tool chain
-        from IPython.display import display
-
-        display(fig)
+        display(image)
     else:
-        glue(name, fig, display=True)
+        glue(name, image, display=True)
     plt.close(fig)
