@@ -9,6 +9,8 @@ and on whatever else runs on it: this is a script, not a test.
 
     python -m mtl_tutorial.bench_weighting --steps 30 --device auto
     python -m mtl_tutorial.bench_weighting --json
+    python -m mtl_tutorial.bench_weighting --steps 100 --device cpu \
+        --save-json book/bench/bench_weighting_cpu.json > book/bench/bench_weighting_cpu.txt
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
@@ -109,6 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (5)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--save-json",
+        metavar="PATH",
+        help="also write this run's JSON to PATH (table and file agree)",
+    )
     args = parser.parse_args(argv)
     try:
         device = get_device(args.device)
@@ -123,8 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warmup": args.warmup,
         "torch": torch.__version__,
     }
+    as_json = json.dumps({**info, "results": rows}, indent=1)
+    if args.save_json:
+        Path(args.save_json).write_text(as_json + "\n")
     if args.json:
-        print(json.dumps({**info, "results": rows}, indent=1))
+        print(as_json)
         return 0
     print(
         f"Trainer.step on MultiMNIST, batch {BATCH_SIZE}, {args.steps} timed steps "

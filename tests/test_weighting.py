@@ -397,3 +397,17 @@ def test_quick_weighting_experiment_trains_and_records_its_method(name, tmp_path
     assert result.extra["config"]["weighting"].startswith(("CAGrad(", "GradNorm("))
     exp = experiments.get(name)
     assert {m for m in exp.metrics if m not in ("params", "delta_m")} <= set(result.metrics)
+
+
+def test_benchmark_script_table_and_saved_json_come_from_one_run(mnist_root, tmp_path, capsys):
+    from mtl_tutorial import bench_weighting
+
+    path = tmp_path / "bench.json"
+    args = ["--steps", "1", "--warmup", "0", "--device", "cpu", "--save-json", str(path)]
+    assert bench_weighting.main(args) == 0
+    table = capsys.readouterr().out
+    saved = json.loads(path.read_text())
+    assert [r["method"] for r in saved["results"]] == list(METHODS)
+    assert saved["results"][0]["ratio"] == 1.0
+    for r in saved["results"]:  # the printed table shows the saved numbers
+        assert f"{r['method']:<12} {r['ms_per_step']:>9.1f} {r['ratio']:>8.2f}" in table
