@@ -20,7 +20,7 @@ from torch import nn
 
 from .tasks import Task, by_name
 from .utils import progress
-from .weighting import EqualWeighting, Weighting
+from .weighting import EqualWeighting, Weighting, _flat_grad
 
 __all__ = ["DivergenceError", "Trainer", "task_gradient_cosine"]
 
@@ -42,17 +42,7 @@ def task_gradient_cosine(losses: dict[str, torch.Tensor], model: nn.Module) -> f
     if len(losses) < 2 or not callable(get_shared):
         return None
     params = [p for p in get_shared() if p.requires_grad]
-    grads = []
-    for loss in losses.values():
-        parts = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        grads.append(
-            torch.cat(
-                [
-                    (g if g is not None else torch.zeros_like(p)).flatten()
-                    for g, p in zip(parts, params, strict=True)
-                ]
-            )
-        )
+    grads = [_flat_grad(loss, params) for loss in losses.values()]
     g = torch.nn.functional.normalize(torch.stack(grads), dim=1)
     cos = g @ g.T
     pairs = torch.triu_indices(len(grads), len(grads), offset=1)

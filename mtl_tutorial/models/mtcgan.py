@@ -426,6 +426,19 @@ class GAN(nn.Module):
                 total = total + weights[name] * g_adversarial_loss(out[name], c.loss)
         return total
 
+    def _check_finite(self, network: str, loss: torch.Tensor, trainer) -> None:
+        """Raise :class:`DivergenceError` naming ``network`` if its loss is NaN or infinite.
+
+        D's ``requires_grad`` is restored first, since G's step freezes it.
+        """
+        if torch.isfinite(loss):
+            return
+        self.discriminator.requires_grad_(True)
+        raise DivergenceError(
+            f"{network} loss is {float(loss.detach())} at epoch {len(trainer.history) + 1}; "
+            "lower the learning rate"
+        )
+
     def training_step(self, batch, trainer) -> dict[str, float]:
         """One D step, then one G step on the same fakes, then the EMA update.
 
@@ -460,11 +473,7 @@ class GAN(nn.Module):
             d_lat = F.mse_loss(out["latent"][n:], z)
             d_loss = d_loss + c.lambda_latent * d_lat
             row["d_latent"] = float(d_lat.detach())
-        if not torch.isfinite(d_loss):
-            raise DivergenceError(
-                f"discriminator loss is {float(d_loss.detach())} at epoch {len(trainer.history) + 1}; "
-                "lower the learning rate"
-            )
+        self._check_finite("discriminator", d_loss, trainer)
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -481,12 +490,7 @@ class GAN(nn.Module):
             row["cls_acc_fake"] = float((out_g["cls"].argmax(1) == wanted).float().mean())
         if "latent" in out_g:
             g_loss = g_loss + c.lambda_latent * F.mse_loss(out_g["latent"], z)
-        if not torch.isfinite(g_loss):
-            self.discriminator.requires_grad_(True)
-            raise DivergenceError(
-                f"generator loss is {float(g_loss.detach())} at epoch {len(trainer.history) + 1}; "
-                "lower the learning rate"
-            )
+        self._check_finite("generator", g_loss, trainer)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
