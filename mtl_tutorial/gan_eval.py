@@ -36,6 +36,7 @@ __all__ = [
     "generate",
     "label_accuracy",
     "load_classifier",
+    "pair_features",
     "precision_recall",
     "real_floor",
     "real_test_features",
@@ -138,6 +139,31 @@ def classifier_features(
             for i in range(0, len(images), batch_size)
         ]
     )
+
+
+@torch.no_grad()
+def pair_features(
+    classifier: nn.Module, canvases: torch.Tensor, batch_size: int = 1000
+) -> torch.Tensor:
+    """Features (N, 2D) of two-digit 36x36 canvases: the classifier's features of the left
+    digit's 28x28 window and of the right digit's, concatenated.
+
+    MultiMNIST(-Seg) pastes the left digit at rows/cols [0:28] and the right one at [6:34]
+    (:mod:`mtl_tutorial.data.multimnist`), so each window holds one whole digit (plus part of
+    the other, for real and generated canvases alike). This lets the MNIST judge compare
+    generators of two-digit canvases (chapter 4) in the same way as digit generators.
+    """
+    from .data.multimnist import CANVAS, DIGIT, LEFT_OFFSET, RIGHT_OFFSET
+
+    if canvases.dim() != 4 or canvases.shape[1:] != (1, CANVAS, CANVAS):
+        raise ValueError(
+            f"expected canvases (N, 1, {CANVAS}, {CANVAS}) in [0, 1], got {tuple(canvases.shape)}"
+        )
+    windows = [
+        canvases[..., o : o + DIGIT, o : o + DIGIT].contiguous()
+        for o in (LEFT_OFFSET, RIGHT_OFFSET)
+    ]
+    return torch.cat([classifier_features(classifier, w, batch_size) for w in windows], dim=1)
 
 
 @torch.no_grad()

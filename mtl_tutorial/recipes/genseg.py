@@ -20,7 +20,11 @@ seed 0), Adam at lr 3e-3 with cosine decay, batches of 128 and the same number o
   figures; the renderer is trained on detached predictions, so it does not change the other two).
 
 Reported: ``miou`` and ``pixel_acc`` (segmentation), ``recon_mse`` (reconstruction from the
-posterior mean, [0, 1] pixel scale) with ``kl`` (nats per image, VAE runs only),
+posterior mean, [0, 1] pixel scale) with ``kl`` (nats per image, VAE runs only) and
+``classifier_fid`` (VAE runs only: the Fréchet distance between the MNIST judge's features of
+2,000 samples and of the 2,000 test canvases, window by window, see
+:func:`~mtl_tutorial.gan_eval.pair_features`; ``classifier_fid_floor`` is the same for 2,000
+real *train* canvases, what a perfect generator would get),
 ``acc_left``/``acc_right``, ``params`` and, for the
 multi-task runs, ``delta_m`` against the single-task baselines over ``miou``, ``recon_mse``
 and the digit accuracies (``pixel_acc`` is left out of Δm: it would count segmentation twice;
@@ -36,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from .. import gan_eval
 from ..data import MultiMNISTSeg
 from ..experiments import Experiment, RunResult, TrainConfig, register
 from ..loaders import BatchLoader, InputAsTarget, Subset
@@ -66,6 +71,8 @@ RENDER_EPOCHS = 5  # the renderer makes an epoch ~1.6x longer; it only feeds fig
 FINETUNE_LR_FACTOR = 0.1
 LAMBDA_SWEEP = (0.1, 0.3, 3.0)  # λ_gen with λ_seg = 1; λ_gen = 1 is genseg-joint
 DELTA_M_METRICS = ("miou", "recon_mse", "acc_left", "acc_right")
+FID_SAMPLES = N_TEST  # VAE samples compared with the N_TEST test canvases
+FID_METRICS = ("classifier_fid", "classifier_fid_floor")
 
 SEG = segmentation("seg", 11)
 GEN = generation("gen", beta=BETA)
@@ -131,9 +138,7 @@ def evaluate_genseg(
 
     Segmentation: ``miou`` and ``pixel_acc``; generation: ``recon_mse`` and, for a VAE
     (a :class:`~mtl_tutorial.models.genseg.VAEOutput`), ``kl``; classification: accuracy.
-
-    TODO (MT-CGAN chapter): add the classifier-feature Fréchet distance of ``model.sample(n)``
-    against test images here once ``mtl_tutorial.gan_eval`` provides it.
+    Sample quality is :func:`generation_fid`'s job.
     """
     model.to(device).eval()
     metrics: dict[str, dict[str, Metric]] | None = None
@@ -149,11 +154,39 @@ def evaluate_genseg(
     return {k: m.compute() for per_task in metrics.values() for k, m in per_task.items()}
 
 
+@functools.lru_cache(maxsize=4)
+def _real_pair_features(split: str, key: str, device: str) -> torch.Tensor:
+    """The judge's pair features of the first N_TEST canvases of ``split`` (cached per judge)."""
+    images, _ = _multimnist_seg(split).batch(torch.arange(N_TEST))
+    return gan_eval.pair_features(gan_eval.load_classifier(device), images)
+
+
+@torch.no_grad()
+def generation_fid(
+    model: GenSegNet, device: torch.device | str = "cpu", n: int = FID_SAMPLES, seed: int = 0
+) -> dict[str, float]:
+    """``classifier_fid`` of ``n`` VAE samples (noise seeded by ``seed``) against the first
+    2,000 test canvases, and ``classifier_fid_floor``: the first 2,000 train canvases against
+    the same test canvases. Judge: the shipped ``mnist-classifier``, on each digit window."""
+    key, dev = gan_eval._classifier_key(), str(torch.device(device))
+    real = _real_pair_features("test", key, dev)
+    samples = model.to(device).sample(n, torch.Generator().manual_seed(seed))
+    fake = gan_eval.pair_features(gan_eval.load_classifier(device), samples)
+    return {
+        "classifier_fid": gan_eval.frechet_distance(fake, real),
+        "classifier_fid_floor": gan_eval.frechet_distance(
+            _real_pair_features("train", key, dev), real
+        ),
+    }
+
+
 def _evaluator(
     tasks: Sequence[Task], baseline: bool, vae: bool
 ) -> Callable[[nn.Module, torch.device], dict[str, float]]:
     def evaluate(model: nn.Module, device: torch.device) -> dict[str, float]:
         metrics = evaluate_genseg(model, tasks, BatchLoader(GENSEG.test(), 500), device)
+        if vae and any(t.name == "gen" for t in tasks):
+            metrics.update(generation_fid(model, device))  # type: ignore[arg-type]
         metrics["params"] = float(count_parameters(model))
         # a plain auto-encoder's recon_mse is not comparable with a VAE's: no KL to pay
         own = [m for m in DELTA_M_METRICS if m in metrics and (vae or m != "recon_mse")]
@@ -242,7 +275,10 @@ def _register(
         )
         return RunResult(model.cpu(), metrics, history, n_epochs, extra={"config": config})
 
-    metric_names = tuple(k for t in tasks for k in _metrics_for(t, vae)) + ("params",)
+    metric_names = tuple(k for t in tasks for k in _metrics_for(t, vae))
+    if vae and any(t.name == "gen" for t in tasks):
+        metric_names += FID_METRICS
+    metric_names += ("params",)
     if not baseline:
         metric_names += ("delta_m",)
     register(Experiment(name, CHAPTER, description, build, train, evaluate, metric_names, epochs))
