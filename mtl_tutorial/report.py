@@ -7,13 +7,24 @@ shipped checkpoint (the per-epoch history of the shipped seed).
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from . import pretrained
 from .checkpoint import read_checkpoint
 from .metrics import delta_m
 
-__all__ = ["delta_m_of_means", "history", "markdown_table", "mean_std", "run_info"]
+__all__ = [
+    "Comparison",
+    "compare_seeds",
+    "delta_m_of_means",
+    "history",
+    "markdown_table",
+    "mean_std",
+    "run_info",
+]
 
 
 def history(name: str) -> list[dict[str, float]]:
@@ -27,6 +38,43 @@ def mean_std(name: str, metric: str) -> tuple[float, float, int]:
     if metric not in stats:
         raise KeyError(f"{name} has no recorded metric {metric!r}; it has {sorted(stats)}")
     return stats[metric]
+
+
+class Comparison(NamedTuple):
+    """``a`` minus ``b`` over seeds: see :func:`compare_seeds`."""
+
+    diff: float  # difference of the seed means
+    se: float  # its standard error (nan with fewer than two seeds on a side)
+    verdict: str  # better, worse, higher, lower, indistinguishable or too few seeds
+
+
+def compare_seeds(
+    a: Sequence[float], b: Sequence[float], higher_is_better: bool | None = None
+) -> Comparison:
+    """Compare the seeds of one model (``a``) with those of a reference (``b``).
+
+    The difference of the means counts only when it is more than two standard errors
+    from zero, with ``se = sqrt(var_a / n_a + var_b / n_b)`` (sample variances). Then the
+    verdict is "better" or "worse" (or "higher"/"lower" when ``higher_is_better`` is None);
+    otherwise "indistinguishable", which means no evidence of a difference, not proof of
+    equality. With fewer than two seeds on either side there is no verdict.
+
+    >>> compare_seeds([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], higher_is_better=True).verdict
+    'better'
+    """
+    if not a or not b:
+        raise ValueError("compare_seeds needs at least one value on each side")
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    if len(a) < 2 or len(b) < 2:
+        return Comparison(diff, math.nan, "too few seeds")
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    if abs(diff) <= 2 * se:
+        verdict = "indistinguishable"
+    elif higher_is_better is None:
+        verdict = "higher" if diff > 0 else "lower"
+    else:
+        verdict = "better" if (diff > 0) == higher_is_better else "worse"
+    return Comparison(diff, se, verdict)
 
 
 def delta_m_of_means(
