@@ -67,6 +67,16 @@ def test_shipped_multimnist_hard_meets_the_bar(capsys, mnist_root):
     assert "delta_m" in metrics and -1.0 < metrics["delta_m"] < 1.0
 
 
+def test_shipped_genseg_joint_reproduces_its_manifest_metrics(capsys, mnist_root):
+    # the shipped weights, evaluated again (test split, seeded VAE samples for the FID), give the
+    # numbers the manifest recorded when they were trained
+    assert main(["evaluate", "genseg-joint", "--json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    recorded = pretrained.manifest()["genseg-joint"]["metrics"]
+    for key in ("miou", "pixel_acc", "recon_mse", "kl", "classifier_fid", "classifier_fid_floor"):
+        assert out["metrics"][key] == pytest.approx(recorded[key], rel=1e-3), key
+
+
 def test_cli_refuses_to_ship_quick_runs(capsys):
     assert main(["train", "shapes-nt-r000-hard", "--quick", "--ship"]) == 2
     assert "refusing to ship" in capsys.readouterr().err
