@@ -62,7 +62,7 @@ def compare_seeds(
     >>> compare_seeds([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], higher_is_better=True).verdict
     'better'
     """
-    if not a or not b:
+    if len(a) == 0 or len(b) == 0:  # len(), not truthiness: numpy arrays are welcome
         raise ValueError("compare_seeds needs at least one value on each side")
     diff = statistics.fmean(a) - statistics.fmean(b)
     if len(a) < 2 or len(b) < 2:

@@ -48,3 +48,13 @@ def test_compare_seeds_needs_two_seeds_for_a_verdict():
 
 def test_report_docstring_examples_run():
     assert doctest.testmod(report).failed == 0
+
+
+def test_compare_seeds_takes_numpy_arrays():
+    import numpy as np
+
+    assert compare_seeds(np.array([1.0, 2.0, 3.0]), np.zeros(3), True) == compare_seeds(
+        [1.0, 2.0, 3.0], [0.0, 0.0, 0.0], True
+    )
+    with pytest.raises(ValueError, match="at least one value"):
+        compare_seeds(np.array([]), np.array([1.0]))

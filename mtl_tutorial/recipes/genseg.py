@@ -183,12 +183,17 @@ def generation_fid(
     }
 
 
+def _samples(tasks: Sequence[Task], vae: bool) -> bool:
+    """Whether the model can sample (a VAE "gen" branch), so that ``FID_METRICS`` apply."""
+    return vae and any(t.name == "gen" for t in tasks)
+
+
 def _evaluator(
     tasks: Sequence[Task], baseline: bool, vae: bool
 ) -> Callable[[nn.Module, torch.device], dict[str, float]]:
     def evaluate(model: nn.Module, device: torch.device) -> dict[str, float]:
         metrics = evaluate_genseg(model, tasks, BatchLoader(GENSEG.test(), 500), device)
-        if vae and any(t.name == "gen" for t in tasks):
+        if _samples(tasks, vae):
             metrics.update(generation_fid(model, device))  # type: ignore[arg-type]
         metrics["params"] = float(count_parameters(model))
         # a plain auto-encoder's recon_mse is not comparable with a VAE's: no KL to pay
@@ -279,7 +284,7 @@ def _register(
         return RunResult(model.cpu(), metrics, history, n_epochs, extra={"config": config})
 
     metric_names = tuple(k for t in tasks for k in _metrics_for(t, vae))
-    if vae and any(t.name == "gen" for t in tasks):
+    if _samples(tasks, vae):
         metric_names += FID_METRICS
     metric_names += ("params",)
     if not baseline:
