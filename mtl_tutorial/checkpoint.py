@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .errors import CheckpointError
+from .files import atomic_torch_save, safe_torch_load
+
 __all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 FORMAT = "mtl_tutorial"
 FORMAT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """The file is not a usable checkpoint, or it does not fit the model."""
 
 
 def save_checkpoint(
@@ -40,7 +38,6 @@ def save_checkpoint(
     except TypeError as err:
         raise TypeError(f"checkpoint metadata must be JSON-serialisable: {err}") from err
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {
         "format": FORMAT,
@@ -49,27 +46,22 @@ def save_checkpoint(
         "state_dict": state,
         "meta": meta,
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_torch_save(payload, path)  # unique temporary name, then one rename
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint file with ``weights_only=True`` and check its format."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise CheckpointError(
-            f"{path} could not be read as a safe (weights_only) checkpoint: {err}. "
-            "Save checkpoints with mtl_tutorial.checkpoint.save_checkpoint."
-        ) from err
+    payload = safe_torch_load(
+        path,
+        CheckpointError,
+        "checkpoint",
+        "Pass a .pt file written by `python -m mtl_tutorial train` "
+        "(mtl_tutorial.checkpoint.save_checkpoint), e.g. runs/NAME/seed0.pt.",
+    )
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
-            f"{path} is not an mtl_tutorial checkpoint (no 'format': '{FORMAT}' field)"
+            f"{path} is not an mtl_tutorial checkpoint (no 'format': '{FORMAT}' field); "
+            "pass a .pt file written by `python -m mtl_tutorial train`"
         )
     if payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(

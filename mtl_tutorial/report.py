@@ -23,6 +23,7 @@ __all__ = [
     "history",
     "markdown_table",
     "mean_std",
+    "provenance",
     "run_info",
 ]
 
@@ -98,6 +99,26 @@ def run_info(name: str) -> dict[str, object]:
         "device": sorted({r["device"] for r in runs}),
         "wall_time_s": sum(r["wall_time_s"] for r in runs) / len(runs),
     }
+
+
+def provenance(names: Sequence[str]) -> str:
+    """One Markdown sentence saying how the runs behind a table were trained.
+
+    It names the training budget (``cpu`` or ``gpu``, see ``python -m mtl_tutorial
+    reproduce``), the devices, the epochs and the seeds of every recorded run of ``names``.
+    Runs recorded before budgets existed were all trained under today's ``cpu`` budget.
+    """
+    runs = [r for name in names for r in pretrained.manifest()[name]["runs"]]
+    budgets = sorted({r.get("budget", "cpu") for r in runs})
+    devices = sorted({r["device"] for r in runs})
+    epochs = sorted({r["epochs"] for r in runs})
+    seeds = sorted({len(pretrained.manifest()[n]["runs"]) for n in names})
+    return (
+        f"*Trained under the {' and '.join(f'`{b}`' for b in budgets)} budget "
+        f"({', '.join(map(str, epochs))} epochs) on {', '.join(devices)}; "
+        f"{' or '.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} per experiment, "
+        f"{len(runs)} runs in all.*"
+    )
 
 
 def _cell(value: float | tuple[float, float, int] | str | None, scale: float, digits: int) -> str:

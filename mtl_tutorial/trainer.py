@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .errors import DivergenceError
 from .tasks import Task, by_name
 from .utils import progress
 from .weighting import EqualWeighting, Weighting, _flat_grad
@@ -25,10 +26,6 @@ from .weighting import EqualWeighting, Weighting, _flat_grad
 __all__ = ["DivergenceError", "Trainer", "task_gradient_cosine"]
 
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
-
-
-class DivergenceError(RuntimeError):
-    """A loss became NaN or infinite."""
 
 
 def task_gradient_cosine(losses: dict[str, torch.Tensor], model: nn.Module) -> float | None:
@@ -134,7 +131,7 @@ class Trainer:
         bad = [k for k, v in losses.items() if not torch.isfinite(v)]
         if bad:
             raise DivergenceError(
-                f"loss of task(s) {bad} is not finite at step {len(self.history)}; lower the learning rate"
+                f"loss of task(s) {bad} is not finite at step {self.steps} (epoch {len(self.history) + 1}); lower the learning rate"
             )
         self.optimizer.zero_grad(set_to_none=True)
         row: dict[str, float] = {}

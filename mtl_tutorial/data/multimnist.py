@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..errors import DataCacheError
+from ..files import atomic_torch_save, safe_torch_load
 from .mnist import check_split, data_root, load_source
 
 __all__ = [
@@ -130,7 +132,13 @@ def _cache_path(
     kind: str, source: str, split: str, seed: int, root: str | os.PathLike[str] | None
 ) -> Path:
     folder = data_root(root) / "multimnist"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataCacheError(
+            f"cannot create the MultiMNIST cache folder {folder} ({err.strerror or err}): "
+            "set MTL_TUTORIAL_DATA to a writable folder that holds MNIST/raw/*.gz"
+        ) from err
     return folder / f"{kind}_{source}_{split}_seed{seed}_v{CACHE_VERSION}.pt"
 
 
@@ -139,7 +147,19 @@ def _build(
 ) -> dict[str, torch.Tensor]:
     path = _cache_path(kind, source, split, seed, root)
     if path.exists():
-        return torch.load(path, weights_only=True)
+        data = safe_torch_load(
+            path,
+            DataCacheError,
+            "MultiMNIST cache file",
+            "Delete it: it is rebuilt from the raw MNIST files on the next run.",
+        )
+        expected = {"images", "left", "right", "left_index", "right_index"}
+        if not isinstance(data, dict) or not expected <= set(data):
+            raise DataCacheError(
+                f"MultiMNIST cache file {path} does not hold the expected tensors "
+                f"({sorted(expected)}). Delete it: it is rebuilt from the raw MNIST files."
+            )
+        return data
     images, labels = load_source(source, split, root)
     li, ri = sample_pairs(len(images), seed, split)
     left, right = images[li], images[ri]
@@ -155,9 +175,13 @@ def _build(
     else:
         out["images"] = canvas
         out["mask"] = segmentation_map(left, right, labels[li], labels[ri])
-    tmp = path.with_suffix(".tmp")
-    torch.save(out, tmp)
-    tmp.replace(path)  # atomic: a half-written cache is never picked up
+    try:  # atomic, under a unique temporary name: a half-written cache is never picked up
+        atomic_torch_save(out, path)
+    except OSError as err:
+        raise DataCacheError(
+            f"cannot write the MultiMNIST cache file {path} ({err.strerror or err}): make "
+            f"{path.parent} writable or set MTL_TUTORIAL_DATA to a writable folder"
+        ) from err
     return out
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checks import check_images
+
 __all__ = ["MNISTClassifier"]
 
 
@@ -39,8 +41,7 @@ class MNISTClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate-layer features (after the ReLU) of images in [0, 1]."""
-        if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"expected images (B, 1, 28, 28) in [0, 1], got {tuple(x.shape)}")
+        check_images(x, "MNISTClassifier", 1, 28)
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..tasks import Task
+from .checks import check_images
 
 __all__ = ["DenseDecoder", "DenseEncoder", "DenseMultiTaskNet", "conv_block"]
 
@@ -58,11 +59,27 @@ class DenseEncoder(nn.Module):
             [conv_block(in_channels, w1, norm), conv_block(w1, w2, norm), conv_block(w2, w3, norm)]
         )
 
+    def check_input(
+        self, x: torch.Tensor, model: str = "DenseEncoder", size: int | None = None
+    ) -> None:
+        """A clear ``ValueError`` (naming ``model``) unless ``x`` is ``(B, in_channels, H, W)`` float.
+
+        Fully convolutional: any ``H, W`` divisible by 4 (two 2x2 poolings, undone by the
+        decoder's two 2x up-samplings); ``size`` demands ``size x size`` instead (a model
+        with a linear layer on the deepest map).
+        """
+        check_images(
+            x,
+            model,
+            self.in_channels,
+            size,
+            multiple=4,
+            channels_arg="in_channels",
+            size_arg="image_size",
+        )
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if x.dim() != 4 or x.shape[1] != self.in_channels or x.shape[-1] % 4 or x.shape[-2] % 4:
-            raise ValueError(
-                f"expected input (B, {self.in_channels}, H, W) with H, W divisible by 4, got {tuple(x.shape)}"
-            )
+        self.check_input(x)
         features = []
         for i, level in enumerate(self.levels):
             x = level(x if i == 0 else F.max_pool2d(x, 2))
@@ -122,6 +139,7 @@ class DenseMultiTaskNet(nn.Module):
         return list(self.encoder.parameters())
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.encoder.check_input(x, "DenseMultiTaskNet")
         features = self.encoder(x)
         pooled = features[-1].mean(dim=(2, 3))
         return {

@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_images
 from .dense import DenseDecoder, DenseEncoder, conv_block
 
 __all__ = [
@@ -291,6 +292,9 @@ class GenSegNet(nn.Module):
         return list(self.encoder.parameters())
 
     def forward(self, x: torch.Tensor) -> dict[str, object]:
+        # the VAE's linear layer fixes the size; without it any H, W divisible by 4 work
+        size = self.image_size if self.vae is not None else None
+        self.encoder.check_input(x, type(self).__name__, size)
         x = x.contiguous(memory_format=torch.channels_last)
         features = self.encoder(x)  # [f1, f2, f3], computed once for every branch
         out: dict[str, object] = {}
@@ -422,6 +426,7 @@ class Seed000Net(nn.Module):
         super().__init__()
         c1, c2, s = width, 2 * width, image_size // 4
         self.noise_dim, self.digits = noise_dim, tuple(digits)
+        self.in_channels, self.image_size = in_channels, image_size
         self.shared_params = nn.Sequential(  # seed: conv1 -> relu -> pool -> conv2 -> relu -> pool
             nn.Conv2d(in_channels, c1, 3, padding=1),
             nn.ReLU(),
@@ -459,6 +464,22 @@ class Seed000Net(nn.Module):
         return self.generation_conv2(torch.cat([z, x], dim=1))  # logits; sigmoid gives the image
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        check_images(
+            x,
+            "Seed000Net",
+            self.in_channels,
+            self.image_size,
+            multiple=4,
+            channels_arg="in_channels",
+            size_arg="image_size",
+        )
+        if z is not None and tuple(z.shape) != (x.shape[0], self.noise_dim, 1, 1):
+            raise ValueError(
+                f"Seed000Net: expected z of shape ({x.shape[0]}, {self.noise_dim}, 1, 1) (one noise "
+                f"vector per image), got {tuple(z.shape)}; draw it with "
+                f"torch.randn({x.shape[0]}, {self.noise_dim}, 1, 1), or reshape a (B, "
+                f"{self.noise_dim}) z with z[:, :, None, None]."
+            )
         feats = self.shared_params(x)  # once; the seed ran the trunk again inside a head
         if z is None:  # training: fresh noise; evaluation: z = 0, the noise mean (deterministic)
             z = torch.zeros(x.shape[0], self.noise_dim, 1, 1, device=x.device)

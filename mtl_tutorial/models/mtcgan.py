@@ -50,7 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..trainer import DivergenceError
+from ..errors import DivergenceError
+from .checks import check_images, check_labels, check_vectors
 
 __all__ = [
     "EMA",
@@ -109,15 +110,14 @@ class Generator(nn.Module):
         return self.num_classes is not None
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if z.dim() != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"expected z of shape (B, {self.z_dim}), got {tuple(z.shape)}")
+        check_vectors(z, "Generator", self.z_dim)
         if self.num_classes is not None:
             if labels is None:
-                raise ValueError("a class-conditional generator needs labels (B,)")
-            if labels.shape != (z.shape[0],):
                 raise ValueError(
-                    f"labels must have shape ({z.shape[0]},), got {tuple(labels.shape)}"
+                    "Generator: a class-conditional generator needs labels (B,) int64, one class "
+                    "index per z; pass G(z, labels) (or build it with num_classes=None)"
                 )
+            check_labels(labels, "Generator", z.shape[0], self.num_classes, long_only=True)
             z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
         h = self.fc(z).view(-1, 2 * self.width, 7, 7)
         return self.up(h)
@@ -194,14 +194,18 @@ class Discriminator(nn.Module):
     def forward(
         self, x: torch.Tensor, labels: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"expected images (B, 1, 28, 28), got {tuple(x.shape)}")
+        check_images(x, "Discriminator", 1, 28, value_range="[-1, 1]")
+        if labels is not None and self.embed is not None:
+            check_labels(labels, "Discriminator", x.shape[0], self.num_classes)
         fmap = self.trunk(x)
         h = fmap.flatten(1)
         adv = self.adv(h).squeeze(1)
         if self.embed is not None:
             if labels is None:
-                raise ValueError("a projection discriminator needs labels (B,)")
+                raise ValueError(
+                    "Discriminator: a projection discriminator needs labels (B,), one class "
+                    "index per image; pass D(x, labels)"
+                )
             adv = adv + (self.embed(labels) * h).sum(dim=1)
         out = {"adv": adv}
         if self.patch is not None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .checks import check_images
+
 __all__ = ["Seed003Net", "Seed004BoxNet"]
 
 
@@ -29,6 +31,7 @@ class Seed003Net(nn.Module):
         self, num_labels: int = 3, seg_classes: int = 4, image_size: int = 32, width: int = 32
     ):
         super().__init__()
+        self.image_size = image_size  # the classifier's linear layer fixes the input size
         self.trunk = (
             nn.Sequential(  # seed: conv1 -> relu -> pool -> conv2 -> relu -> pool, now shared
                 nn.Conv2d(3, width, 3, padding=1),
@@ -55,6 +58,7 @@ class Seed003Net(nn.Module):
         return list(self.trunk.parameters())
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_images(x, "Seed003Net", 3, self.image_size, multiple=4, size_arg="image_size")
         h = self.trunk(x)
         return {"shapes": self.classifier(h.flatten(1)), "seg": self.segmenter(h)}
 
@@ -92,5 +96,7 @@ class Seed004BoxNet(nn.Module):
         return list(self.backbone.parameters())
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        # adaptive pooling takes any size; two 2x2 poolings need at least 4x4 to leave a pixel
+        check_images(x, "Seed004BoxNet", 3, min_size=4)
         h = self.backbone(x)
         return {"front": self.classify(h), "box": self.regress(h)}

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..tasks import Task
+from .checks import check_images
 
 __all__ = [
     "ConvEncoder",
@@ -69,11 +70,20 @@ class ConvEncoder(nn.Module):
         )
         self.in_channels, self.image_size, self.features = in_channels, image_size, features
 
+    def check_input(self, x: torch.Tensor, model: str = "ConvEncoder") -> None:
+        """A clear ``ValueError`` (naming ``model``) unless ``x`` is ``(B, in_channels, S, S)`` float."""
+        check_images(
+            x,
+            model,
+            self.in_channels,
+            self.image_size,
+            multiple=4,
+            channels_arg="in_channels",
+            size_arg="image_size",
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels or x.shape[-1] != self.image_size:
-            raise ValueError(
-                f"expected input (B, {self.in_channels}, {self.image_size}, {self.image_size}), got {tuple(x.shape)}"
-            )
+        self.check_input(x)
         for stage in self.stages:
             x = stage(x)
         return x
@@ -112,6 +122,7 @@ class HardSharingNet(nn.Module):
 
     def representation(self, x: torch.Tensor) -> torch.Tensor:
         """The shared feature vector ``(B, features)``."""
+        self.encoder.check_input(x, "HardSharingNet")
         return self.encoder(x)
 
     def heads_forward(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -158,6 +169,9 @@ class SoftSharingNet(nn.Module):
         return self.penalty_weight * self.distance()
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        encoder = getattr(next(iter(self.columns.values())), "encoder", None)
+        if hasattr(encoder, "check_input"):  # the columns' own check would name the column
+            encoder.check_input(x, "SoftSharingNet")
         return {name: column(x)[name] for name, column in self.columns.items()}
 
 
@@ -195,6 +209,7 @@ class CrossStitchNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         columns = list(self.columns.values())
+        columns[0].encoder.check_input(x, "CrossStitchNet")
         xs = [x] * len(columns)
         for s in range(3):
             xs = [col.encoder.stages[s](h) for col, h in zip(columns, xs, strict=True)]

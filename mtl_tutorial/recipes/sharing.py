@@ -179,11 +179,8 @@ def _register(
             n_epochs,
             max_batches,
         )
-        metrics = (
-            trainer.evaluate(BatchLoader(test_data, 500))
-            if cfg.quick
-            else evaluate(model, cfg.device)
-        )
+        # a full run is evaluated by experiments.run, after its checkpoint is saved
+        metrics = trainer.evaluate(BatchLoader(test_data, 500)) if cfg.quick else None
         config = {
             "setup": setup.key,
             "epochs": n_epochs,
@@ -200,8 +197,20 @@ def _register(
     metric_names = (
         tuple(t.metric_name for t in tasks) + ("params",) + (("delta_m",) if len(tasks) > 1 else ())
     )
+    # a multi-task run's delta_m reads its single-task baselines' shipped seed means
+    requires = tuple(sorted(set(setup.baselines.values()))) if len(tasks) > 1 else ()
     register(
-        Experiment(name, chapter, description, build, train, evaluate, metric_names, default_epochs)
+        Experiment(
+            name,
+            chapter,
+            description,
+            build,
+            train,
+            evaluate,
+            metric_names,
+            default_epochs,
+            requires=requires,
+        )
     )
 
 

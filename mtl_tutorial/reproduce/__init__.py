@@ -1,0 +1,120 @@
+"""``python -m mtl_tutorial reproduce``: retrain every shipped weight with one command.
+
+* :mod:`.plan`: every registered experiment x seed in dependency order, both budgets,
+  time estimates per device;
+* :mod:`.runner`: parallel single-threaded processes (sharing one GPU when there is one),
+  a staging weights folder so that dependents are scored against fresh dependencies;
+* :mod:`.pack`: finished runs packed into at most 8 bounded files as they finish, and
+  ``--import`` with sha256 verification;
+* :mod:`.measure`: per-family step costs behind the estimates.
+
+See ``dev-notes/gpu.md`` for the GPU run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from .pack import MiB, PackLimits, import_results
+from .plan import Job, build_plan, format_plan
+
+__all__ = ["Job", "add_parser", "build_plan", "import_results"]
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--seeds takes integers like 0,1,2: {err}") from err
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds must be distinct non-negative integers: {text}")
+    return seeds
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from ..utils import get_device
+    from .measure import STEP_COSTS, load_step_costs, measure_families
+
+    if args.import_dir:
+        summary = import_results(args.import_dir)
+        print(json.dumps({k: v for k, v in summary.items() if k != "info"}, indent=1))
+        return 0
+    device = get_device(args.device)
+    if args.measure:
+        measured = measure_families(device)
+        costs = load_step_costs()
+        costs[device.type] = measured
+        target = Path(args.out) / "step_costs.json" if args.out else STEP_COSTS
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(costs, indent=1) + "\n")
+        print(json.dumps(measured, indent=1))
+        return 0
+    budget = args.budget or ("gpu" if device.type == "cuda" else "cpu")
+    only = [g for item in args.only or [] for g in item.split(",") if g]
+    plan = build_plan(only or None, args.seeds, budget)
+    jobs = args.jobs or max(1, os.cpu_count() or 1)
+    if args.dry_run:  # without --budget: the cpu budget on a CPU, the gpu budget on cuda
+        cpu_plan = plan if args.budget or budget == "cpu" else build_plan(only, args.seeds, "cpu")
+        gpu_plan = plan if args.budget or budget == "gpu" else build_plan(only, args.seeds, "gpu")
+        jobs_on = {"cpu": jobs, "cuda": args.jobs or 16}
+        print(format_plan(cpu_plan, gpu_plan, jobs_on, load_step_costs()))
+        return 0
+    from .runner import RunOptions, run_plan
+
+    limits = PackLimits(max_files=args.max_files, max_total_bytes=args.max_total_mib * MiB)
+    options = RunOptions(
+        out=Path(args.out or "runs/reproduce"),
+        device=str(device),
+        budget=budget,
+        jobs=jobs,
+        epochs=1 if args.quick else None,
+        quick=args.quick,
+        ship_seed=args.seeds[0],
+        pack_dir=Path(args.pack_dir) if args.pack_dir else None,
+        limits=limits,
+        time_limit_s=args.time_limit,
+    )
+    summary = run_plan(plan, options)
+    print(json.dumps(summary, indent=1))
+    return 1 if summary["failed"] else 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``reproduce`` subcommand to the CLI's subparsers."""
+    p = sub.add_parser(
+        "reproduce",
+        help="retrain every shipped experiment x seed (dependencies first) and pack the results",
+        description="Plan, run and pack every registered experiment x seed; --import merges "
+        "a pack into the weights and manifest. See dev-notes/gpu.md.",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--seeds", type=_seeds, default=(0, 1, 2), help="default 0,1,2; the first ships")
+    p.add_argument(
+        "--only", action="append", metavar="GLOB", help="experiments matching GLOB (repeatable)"
+    )
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: CPU count)")
+    p.add_argument(
+        "--budget", choices=("cpu", "gpu"), default=None, help="default: gpu on cuda, else cpu"
+    )
+    p.add_argument("--out", default=None, help="work folder (default runs/reproduce)")
+    p.add_argument(
+        "--pack-dir", default=None, help="where the packed results go (default OUT/pack)"
+    )
+    p.add_argument("--max-files", type=int, default=8, help="files in the pack (default 8)")
+    p.add_argument("--max-total-mib", type=int, default=64, help="pack size limit (default 64)")
+    p.add_argument(
+        "--time-limit", type=float, default=None, help="seconds; then stop, keeping what finished"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan with estimates")
+    p.add_argument(
+        "--quick", action="store_true", help="1 epoch per run: a plumbing test, not a result"
+    )
+    p.add_argument("--measure", action="store_true", help="measure per-family step costs")
+    p.add_argument(
+        "--import", dest="import_dir", metavar="DIR", help="merge a pack into the weights"
+    )
+    p.set_defaults(func=_cmd_reproduce)
+    return p

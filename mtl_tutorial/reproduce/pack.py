@@ -1,0 +1,227 @@
+"""Pack finished runs into a few bounded files, and import them with sha256 checks.
+
+A pack folder holds ``index.json`` plus ``results-<k>.tar`` archives (plain tar). The
+index lists every finished run: its checkpoint meta (metrics, history, device, budget...)
+and, for the shipped seed, the archive and member that hold its checkpoint with the
+member's sha256. After each run the changed archive is rewritten to a temporary file and
+renamed, then the index is: a run cut off at any moment leaves an index that lists
+exactly the runs whose checkpoints are complete (an archive may hold one member more, not
+yet listed; it is ignored). Limits: ``max_files`` files (index included), each at most
+``max_file_bytes``, ``max_total_bytes`` in all; a checkpoint that does not fit is
+recorded without its weights and listed under ``dropped``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .. import pretrained
+from ..checkpoint import save_checkpoint
+from ..errors import WeightsIntegrityError
+from ..files import atomic_write_text
+
+__all__ = ["INDEX", "PackLimits", "Packer", "import_results", "read_index"]
+
+INDEX = "index.json"
+FORMAT = "mtl_tutorial-reproduce"
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class PackLimits:
+    """What one device run may send back."""
+
+    max_files: int = 8
+    max_file_bytes: int = 16 * MiB
+    max_total_bytes: int = 64 * MiB
+
+
+class Packer:
+    """Collects finished runs into ``folder`` under ``limits``, rewriting files atomically."""
+
+    def __init__(self, folder: Path, limits: PackLimits = PackLimits(), info: dict | None = None):
+        if limits.max_files < 2:
+            raise ValueError("a pack needs at least 2 files: the index and one archive")
+        self.folder, self.limits = Path(folder), limits
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for old in [*self.folder.glob("results-*.tar"), self.folder / INDEX]:
+            old.unlink(missing_ok=True)  # a fresh pack: never mix two plans' results
+        self.index: dict[str, Any] = {
+            "format": FORMAT,
+            "format_version": 1,
+            "info": dict(info or {}),
+            "runs": [],
+            "failed": [],
+            "dropped": [],
+        }
+        self.archives: dict[str, list[tuple[str, Path]]] = {}  # archive -> (member, source)
+        self._write_index()
+
+    def _archive_path(self, name: str) -> Path:
+        return self.folder / name
+
+    def _size(self, name: str) -> int:
+        path = self._archive_path(name)
+        return path.stat().st_size if path.exists() else 0
+
+    def _write_archive(self, name: str, members: list[tuple[str, Path]]) -> Path:
+        tmp = self.folder / f".{name}.tmp"
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            for member, source in members:
+                tar.add(source, arcname=member)
+        return tmp
+
+    def _index_text(self) -> str:
+        return json.dumps(self.index, indent=1) + "\n"
+
+    def _write_index(self) -> None:
+        text = self._index_text()
+        if len(text.encode()) > self.limits.max_file_bytes:
+            raise ValueError(f"the pack index outgrew {self.limits.max_file_bytes} bytes")
+        atomic_write_text(self.folder / INDEX, text)
+
+    def add(self, meta: dict[str, Any], checkpoint: Path | None = None) -> dict[str, Any]:
+        """Record one finished run (``checkpoint``: the weights to ship, or None); returns its row."""
+        row: dict[str, Any] = {
+            "experiment": meta["experiment"],
+            "seed": meta["seed"],
+            "meta": meta,
+        }
+        if checkpoint is not None:
+            placed = self._place(f"{meta['experiment']}-seed{meta['seed']}.pt", Path(checkpoint))
+            if placed is None:
+                self.index["dropped"].append(
+                    {"experiment": meta["experiment"], "seed": meta["seed"], "reason": "pack full"}
+                )
+            else:
+                archive, member, tmp = placed
+                row.update(archive=archive, member=member, sha256=pretrained.sha256_of(checkpoint))
+                os.replace(tmp, self._archive_path(archive))
+        self.index["runs"].append(row)
+        self._write_index()
+        return row
+
+    def fail(self, experiment: str, seed: int, reason: str) -> None:
+        """Record a run that did not finish (its dependents are skipped by the runner)."""
+        self.index["failed"].append({"experiment": experiment, "seed": seed, "reason": reason})
+        self._write_index()
+
+    def _place(self, member: str, source: Path) -> tuple[str, str, Path] | None:
+        """Write the archive that takes ``source`` to a temporary file; None if nothing fits."""
+        lim = self.limits
+        names = list(self.archives)
+        candidates = names[-1:] + (
+            [f"results-{len(names) + 1}.tar"] if len(names) + 1 < lim.max_files else []
+        )
+        index_bytes = len(self._index_text().encode()) + 4096 + len(json.dumps(member)) * 4
+        for name in candidates:
+            members = [*self.archives.get(name, []), (member, source)]
+            tmp = self._write_archive(name, members)
+            size = tmp.stat().st_size
+            total = sum(self._size(n) for n in names if n != name) + size + index_bytes
+            if size <= lim.max_file_bytes and total <= lim.max_total_bytes:
+                self.archives[name] = members
+                return name, member, tmp
+            tmp.unlink()
+        return None
+
+
+def read_index(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The pack's index (``folder`` or ``folder/pack``); a clear error if there is none."""
+    folder = Path(folder)
+    for candidate in (folder, folder / "pack"):
+        if (candidate / INDEX).is_file():
+            data = json.loads((candidate / INDEX).read_text())
+            if data.get("format") != FORMAT:
+                raise ValueError(f"{candidate / INDEX} is not a reproduce pack index")
+            data["_folder"] = str(candidate)
+            return data
+    raise FileNotFoundError(
+        f"no {INDEX} in {folder}: pass the folder that `reproduce` wrote its pack to"
+    )
+
+
+def _verified_members(index: dict[str, Any], into: Path) -> dict[tuple[str, int], Path]:
+    """Extract every listed checkpoint into ``into`` after checking its sha256 (all or nothing)."""
+    folder = Path(index["_folder"])
+    out: dict[tuple[str, int], Path] = {}
+    for row in index["runs"]:
+        if "member" not in row:
+            continue
+        archive = folder / row["archive"]
+        where = f"{archive} (member {row['member']})"
+        try:
+            with tarfile.open(archive, "r") as tar:
+                handle = tar.extractfile(row["member"])
+                data = handle.read() if handle else b""
+        except (OSError, KeyError, tarfile.TarError) as err:
+            raise WeightsIntegrityError(
+                f"cannot read {where}: {err}; nothing was imported"
+            ) from err
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != row["sha256"]:
+            raise WeightsIntegrityError(
+                f"sha256 mismatch in {where}: the file has {actual[:16]}..., the index "
+                f"records {row['sha256'][:16]}...; the pack is damaged or was changed, "
+                "nothing was imported"
+            )
+        target = into / row["member"]
+        target.write_bytes(data)
+        out[(row["experiment"], row["seed"])] = target
+    return out
+
+
+def import_results(
+    folder: str | os.PathLike[str], weights_dir: Path | None = None, allow_quick: bool = False
+) -> dict[str, Any]:
+    """Merge a pack into ``weights_dir`` (default: :func:`pretrained.weights_dir`) and its manifest.
+
+    Every checkpoint's sha256 is verified before anything is written. An experiment whose
+    shipped seed is in the pack gets a fresh entry (its old runs are dropped, so the seed
+    statistics never mix two budgets); runs of other seeds are added to it. A ``--quick``
+    pack goes only into a weights folder other than the package's (``allow_quick``).
+    """
+    index = read_index(folder)
+    target = pretrained.weights_dir(weights_dir)
+    quick = bool(index["info"].get("quick"))
+    if quick and not allow_quick and target.resolve() == pretrained.WEIGHTS_DIR.resolve():
+        raise ValueError(
+            "refusing to import a --quick pack into the package's weights: it is a smoke "
+            "test, not a result (set MTL_TUTORIAL_WEIGHTS to import it elsewhere)"
+        )
+    ship_seed = index["info"].get("ship_seed", 0)
+    imported: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoints = _verified_members(index, Path(tmp))
+        fresh = {name for name, seed in checkpoints if seed == ship_seed}
+        with pretrained._manifest_lock(target):
+            entries = pretrained._entries(target)
+            for name in fresh:
+                if name in entries and "alias_of" not in entries[name]:
+                    entries[name] = {"runs": []}
+            pretrained._write_manifest(entries, target)
+        for row in sorted(index["runs"], key=lambda r: (r["experiment"], r["seed"])):
+            key = (row["experiment"], row["seed"])
+            if key in checkpoints and row["seed"] == ship_seed:
+                pretrained.ship(row["experiment"], checkpoints[key], target)
+            else:
+                meta_only = Path(tmp) / f"{row['experiment']}-seed{row['seed']}-meta.pt"
+                save_checkpoint(meta_only, nn.Module(), row["meta"])
+                pretrained.record_run(row["experiment"], meta_only, target)
+            imported.append(f"{row['experiment']}/seed{row['seed']}")
+    return {
+        "weights_dir": str(target),
+        "imported": imported,
+        "failed": index["failed"],
+        "dropped": index["dropped"],
+        "info": index["info"],
+    }

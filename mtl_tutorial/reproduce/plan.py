@@ -1,0 +1,276 @@
+"""The reproduction plan: every registered experiment x seed, in dependency order, with estimates.
+
+A job is one (experiment, seed). An experiment's jobs wait for every planned job of the
+experiments it ``requires`` (its Δm baselines, the judge classifier). Aliases in the
+manifest (``multimnist-hard-equal``...) are not planned: they ship their target's weights.
+
+Estimates (seconds of one run):
+
+* ``cpu``: the experiment's recorded single-thread CPU wall time per epoch (the manifest's
+  median over seeds) times the budget's epochs; with no record, the measured CPU step cost
+  of its family (``step_costs.json``) times the steps, plus :data:`EVAL_FACTOR` for the
+  per-epoch test evaluation.
+* ``gpu``: a GPU step of these small networks costs what the framework spends per step,
+  not arithmetic. With a measured ``cuda`` step cost in ``step_costs.json`` that is used;
+  otherwise the CPU step at batch size 2 (the dispatch overhead) times
+  :data:`GPU_LAUNCH_FACTOR`. Experiments of one family that cost more per epoch on the
+  CPU than its probe (soft sharing, gradient surgery) are scaled by that ratio. Each run
+  also pays :data:`GPU_FIXED_S` (process start, CUDA context, data, final evaluation).
+
+The plan's wall time is a list-scheduling simulation of the jobs on ``jobs`` workers; on
+a GPU each worker runs at :data:`GPU_PARALLEL_EFFICIENCY` of its solo speed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import heapq
+import json
+import statistics
+from dataclasses import dataclass, field
+
+from .. import experiments, pretrained
+from .measure import load_step_costs
+
+__all__ = [
+    "Job",
+    "build_plan",
+    "estimate_wall",
+    "family_of",
+    "format_plan",
+    "priority_order",
+    "run_estimate",
+]
+
+#: family -> (training items, batch size, drop_last): the steps of one epoch
+FAMILY_DATA = {
+    "mnist": (60_000, 128, False),
+    "multimnist": (60_000, 256, False),
+    "shapes-dense": (10_000, 64, False),
+    "shapes-nt": (3_000, 64, False),
+    "shapes-seeds": (10_000, 64, False),
+    "shapes-box": (10_000, 64, False),
+    "genseg": (12_000, 128, False),
+    "gan": (60_000, 64, True),
+}
+EVAL_FACTOR = 1.15  # per-epoch test evaluation and bookkeeping on top of the training steps
+GPU_LAUNCH_FACTOR = 1.5  # a CUDA step = CPU dispatch overhead at batch 2 x this (assumption)
+GPU_FIXED_S = 15.0  # per run on the GPU: interpreter + CUDA context + data + final evaluation
+GPU_PARALLEL_EFFICIENCY = 0.6  # speed of each of 16 processes sharing one GPU (assumption)
+CPU_FIXED_S = 10.0  # per run on the CPU without a recorded wall time
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run of the plan."""
+
+    experiment: str
+    seed: int
+    family: str
+    epochs: dict[str, int]  # budget -> epochs
+    requires: tuple[str, ...] = ()
+    estimate_s: dict = field(default_factory=dict)  # device kind -> seconds of one run; budget
+
+    @property
+    def key(self) -> str:
+        return f"{self.experiment}/seed{self.seed}"
+
+
+def family_of(exp: experiments.Experiment) -> str:
+    """The family whose data and network size an experiment shares (see :data:`FAMILY_DATA`)."""
+    name = exp.name
+    if name == "mnist-classifier":
+        return "mnist"
+    if exp.chapter.startswith("5"):
+        return "gan"
+    if exp.chapter.startswith("4"):
+        return "genseg"
+    if name.startswith("shapes-nt"):
+        return "shapes-nt"
+    if name == "shapes-seed003":
+        return "shapes-seeds"
+    if name == "shapes-seed004-box":
+        return "shapes-box"
+    return "shapes-dense" if name.startswith("shapes") else "multimnist"
+
+
+def steps_per_epoch(family: str) -> int:
+    n, batch, drop_last = FAMILY_DATA[family]
+    return n // batch if drop_last else -(-n // batch)
+
+
+def _aliases() -> set[str]:
+    entries = pretrained._entries()
+    return {name for name, entry in entries.items() if "alias_of" in entry}
+
+
+def _cpu_epoch_s(name: str, shipped: dict[str, dict]) -> float | None:
+    """Median recorded single-thread CPU seconds per epoch of ``name`` (None: no record)."""
+    rows = [
+        r["wall_time_s"] / r["epochs"]
+        for r in shipped.get(name, {}).get("runs", [])
+        if r.get("epochs") and r.get("wall_time_s") and str(r.get("device", "")).startswith("cpu")
+    ]
+    return statistics.median(rows) if rows else None
+
+
+def run_estimate(
+    exp: experiments.Experiment, budget: str, costs: dict, shipped: dict[str, dict]
+) -> dict[str, float]:
+    """Estimated seconds of one run of ``exp`` under ``budget`` on ``cpu`` and on ``cuda``."""
+    family, epochs = family_of(exp), exp.epochs_for(budget)
+    steps = steps_per_epoch(family)
+    probe = costs.get("cpu", {}).get("families", {}).get(family, {})
+    recorded = _cpu_epoch_s(exp.name, shipped)
+    probe_epoch = probe.get("step_s", 0.0) * steps * EVAL_FACTOR
+    cpu_epoch = recorded or probe_epoch
+    cpu = cpu_epoch * epochs + (0.0 if recorded else CPU_FIXED_S)
+    ratio = min(max(cpu_epoch / probe_epoch, 0.5), 4.0) if recorded and probe_epoch else 1.0
+    measured = costs.get("cuda", {}).get("families", {}).get(family, {}).get("step_s")
+    gpu_step = measured or probe.get("overhead_step_s", 0.0) * GPU_LAUNCH_FACTOR
+    gpu = gpu_step * ratio * steps * epochs * EVAL_FACTOR + GPU_FIXED_S
+    return {"cpu": round(cpu, 1), "cuda": round(gpu, 1), "budget": budget}
+
+
+def build_plan(
+    only: list[str] | None = None,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    budget: str = "gpu",
+    costs: dict | None = None,
+) -> list[Job]:
+    """Every registered experiment matching ``only`` (globs) x ``seeds``, dependencies first.
+
+    A required experiment that is not selected is added when its shipped weight file is
+    missing (the judge classifier); otherwise dependents read its shipped results.
+    """
+    costs = load_step_costs() if costs is None else costs
+    aliases = _aliases()
+    registry = {e.name: e for e in experiments.all_experiments() if e.name not in aliases}
+    selected = {n for n in registry if not only or any(fnmatch.fnmatchcase(n, g) for g in only)}
+    if not selected:
+        raise ValueError(f"--only {only} matches no experiment; see `python -m mtl_tutorial list`")
+    for name in list(selected):
+        for dep in registry[name].requires:
+            if dep not in registry:
+                raise KeyError(f"{name!r} requires {dep!r}, which is not a registered experiment")
+    shipped = pretrained.manifest()
+    pending = sorted(selected)
+    while pending:  # add missing dependencies whose weights are not on disk
+        name = pending.pop()
+        for dep in registry[name].requires:
+            if dep in selected:
+                continue
+            entry = shipped.get(dep, {})
+            if "file" not in entry or not (pretrained.weights_dir() / entry["file"]).is_file():
+                selected.add(dep)
+                pending.append(dep)
+    order = _topological([registry[n] for n in sorted(selected)])
+    return [
+        Job(
+            exp.name,
+            seed,
+            family_of(exp),
+            {b: exp.epochs_for(b) for b in experiments.BUDGETS},
+            tuple(d for d in exp.requires if d in selected),
+            run_estimate(exp, budget, costs, shipped),
+        )
+        for exp in order
+        for seed in seeds
+    ]
+
+
+def _topological(exps: list[experiments.Experiment]) -> list[experiments.Experiment]:
+    """Kahn's algorithm over the ``requires`` edges inside ``exps`` (ties: by name)."""
+    names = {e.name: e for e in exps}
+    deps = {e.name: {d for d in e.requires if d in names} for e in exps}
+    ready = [n for n, d in deps.items() if not d]
+    heapq.heapify(ready)
+    out: list[experiments.Experiment] = []
+    while ready:
+        name = heapq.heappop(ready)
+        out.append(names[name])
+        for other, d in deps.items():
+            if name in d:
+                d.discard(name)
+                if not d:
+                    heapq.heappush(ready, other)
+    if len(out) != len(exps):
+        cycle = sorted(n for n, d in deps.items() if d)
+        raise ValueError(f"the experiments' requires form a cycle among: {', '.join(cycle)}")
+    return out
+
+
+def estimate_wall(plan: list[Job], device: str, jobs: int) -> float:
+    """Seconds to run ``plan`` on ``jobs`` parallel workers (list scheduling, longest first)."""
+    slow = 1.0 / GPU_PARALLEL_EFFICIENCY if device == "cuda" and jobs > 1 else 1.0
+    length = {j.key: j.estimate_s[device] * slow for j in plan}
+    by_exp: dict[str, list[Job]] = {}
+    for j in plan:
+        by_exp.setdefault(j.experiment, []).append(j)
+    finish: dict[str, float] = {}
+    free = [0.0] * max(jobs, 1)
+    for j in priority_order(plan):
+        ready = max((finish[d.key] for r in j.requires for d in by_exp.get(r, [])), default=0.0)
+        worker = min(range(len(free)), key=lambda w: max(free[w], ready))
+        start = max(free[worker], ready)
+        finish[j.key] = free[worker] = start + length[j.key]
+    return max(finish.values(), default=0.0)
+
+
+def priority_order(plan: list[Job]) -> list[Job]:
+    """Dependency order; within a level seed 0 first (it ships), then the longest first."""
+    level: dict[str, int] = {}
+    for j in plan:
+        level[j.experiment] = 1 + max((level.get(r, 0) for r in j.requires), default=-1)
+    return sorted(plan, key=lambda j: (level[j.experiment], j.seed, -j.estimate_s.get("cuda", 0.0)))
+
+
+def format_plan(cpu_plan: list[Job], gpu_plan: list[Job], jobs: dict[str, int], costs: dict) -> str:
+    """The ``--dry-run`` report: one line per experiment, then totals and their derivation.
+
+    ``cpu_plan`` gives the CPU estimates (its budget), ``gpu_plan`` the CUDA ones; both
+    hold the same jobs in the same order.
+    """
+    cpu_budget = cpu_plan[0].estimate_s.get("budget", "cpu")
+    lines = [
+        f"{'experiment':<32} {'seeds':<7} {'family':<13} epochs cpu/gpu   "
+        f"est. run: cpu ({cpu_budget} budget) / cuda (gpu budget)"
+    ]
+    seen: dict[str, list[tuple[Job, Job]]] = {}
+    for c, g in zip(cpu_plan, gpu_plan, strict=True):
+        seen.setdefault(c.experiment, []).append((c, g))
+    for name, pairs in seen.items():
+        c, g = pairs[0]
+        mark = "*" if c.epochs["gpu"] != c.epochs["cpu"] else " "
+        lines.append(
+            f"{name:<32} {','.join(str(x.seed) for x, _ in pairs):<7} {c.family:<13} "
+            f"{c.epochs['cpu']:>3} / {c.epochs['gpu']:<3}{mark}     "
+            f"{c.estimate_s['cpu']:7.0f}s / {g.estimate_s['cuda']:5.0f}s"
+            + (f"   after {', '.join(c.requires)}" if c.requires else "")
+        )
+    cpu_costs = costs.get("cpu", {})
+    gpu_step = (
+        f"measured cuda step cost ({costs['cuda'].get('device')})"
+        if "cuda" in costs
+        else f"CPU step at batch 2 ({cpu_costs.get('device', 'not measured')}, "
+        f"torch {cpu_costs.get('torch_version', '?')}) x {GPU_LAUNCH_FACTOR} (launch-bound:"
+        " an H200 does these small networks' arithmetic in microseconds)"
+    )
+    lines += [
+        "",
+        f"{len(cpu_plan)} runs of {len(seen)} experiments (* = the gpu budget trains longer)",
+        f"estimated wall time: cpu, {jobs['cpu']} job(s) of 1 thread: "
+        f"{estimate_wall(cpu_plan, 'cpu', jobs['cpu']) / 60:.1f} min; "
+        f"cuda, {jobs['cuda']} jobs: {estimate_wall(gpu_plan, 'cuda', jobs['cuda']) / 60:.1f} min",
+        "derivation: cpu = recorded 1-thread CPU seconds per epoch (manifest) x epochs;",
+        f"  cuda = {gpu_step} x steps x epochs x {EVAL_FACTOR} (evaluation) "
+        f"+ {GPU_FIXED_S:.0f} s per run;",
+        f"  {jobs['cuda']} processes share the GPU at {GPU_PARALLEL_EFFICIENCY:.0%} of solo "
+        "speed each (assumption until a GPU run measures it: see dev-notes/gpu.md).",
+    ]
+    return "\n".join(lines)
+
+
+def plan_as_json(plan: list[Job]) -> str:
+    """The plan as JSON (for tools)."""
+    return json.dumps([j.__dict__ for j in plan], indent=1)

@@ -1,0 +1,201 @@
+"""Run a plan: independent jobs in parallel processes, dependencies first, packing as they finish.
+
+Layout under ``out``: ``runs/`` (every run's checkpoint, GAN side files), ``weights/`` (the
+staging weights folder: a copy of the shipped manifest without the planned experiments,
+plus the weight files of the dependencies that are not retrained), ``logs/`` (one log per
+job) and, unless ``pack_dir`` says otherwise, ``pack/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import pretrained
+from ..checkpoint import read_checkpoint
+from ..utils import describe_device, progress
+from .pack import Packer, PackLimits
+from .plan import Job, priority_order
+
+__all__ = ["RunOptions", "default_jobs", "prepare_staging", "run_plan"]
+
+
+@dataclass
+class RunOptions:
+    """How to run a plan."""
+
+    out: Path
+    device: str = "cpu"
+    budget: str = "cpu"
+    jobs: int = 1
+    epochs: int | None = None  # overrides every experiment's budget (``--quick``: 1)
+    quick: bool = False
+    ship_seed: int = 0
+    pack_dir: Path | None = None
+    limits: PackLimits = field(default_factory=PackLimits)
+    time_limit_s: float | None = None
+
+
+def default_jobs(device: str) -> int:
+    """All CPU cores: one single-threaded process each (on a GPU they share the device)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def prepare_staging(plan: list[Job], staging: Path) -> None:
+    """Fill ``staging`` with the shipped manifest minus the planned experiments, and the
+    weight files of the unplanned dependencies (their results are read, not retrained)."""
+    planned = {j.experiment for j in plan}
+    entries = pretrained._entries()
+    kept = {
+        k: v for k, v in entries.items() if k not in planned and v.get("alias_of") not in planned
+    }
+    staging.mkdir(parents=True, exist_ok=True)
+    for name in {r for j in plan for r in j.requires} - planned:
+        entry = kept.get(name, {})
+        source = pretrained.weights_dir() / entry.get("file", "-")
+        if source.is_file():
+            shutil.copyfile(source, staging / source.name)
+    with pretrained._manifest_lock(staging):
+        pretrained._write_manifest(kept, staging)
+
+
+def _warm_data(plan: list[Job]) -> None:
+    """Build the data caches once, before parallel jobs would race to write them."""
+    families = {j.family for j in plan}
+    if families & {"multimnist"}:
+        from ..data import MultiMNIST
+
+        MultiMNIST("train"), MultiMNIST("test")
+    if "genseg" in families:
+        from ..data import MultiMNISTSeg
+
+        MultiMNISTSeg("train"), MultiMNISTSeg("test")
+    if families & {"mnist", "gan"}:
+        from ..data import MNISTDigits
+
+        MNISTDigits("train"), MNISTDigits("test")
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
+    return " | ".join(text[-lines:]) or "(no output)"
+
+
+def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
+    """Run every job of ``plan``; returns ``{"finished", "failed", "pack", "wall_s"}``."""
+    out = Path(options.out)
+    staging, logs = out / "weights", out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    prepare_staging(plan, staging)
+    _warm_data(plan)
+    device = torch.device(options.device)
+    jobs = max(1, options.jobs)
+    threads = 1 if device.type == "cuda" else max(1, (os.cpu_count() or 1) // jobs)
+    info = {
+        "budget": options.budget,
+        "device": describe_device(device),
+        "jobs": jobs,
+        "threads_per_job": threads,
+        "torch_version": torch.__version__.split("+")[0],
+        "quick": options.quick,
+        "ship_seed": options.ship_seed,
+        "planned": [j.key for j in plan],
+    }
+    packer = Packer(options.pack_dir or out / "pack", options.limits, info)
+    env = {**os.environ, pretrained.WEIGHTS_ENV_VAR: str(staging.resolve())}
+    env.update(OMP_NUM_THREADS=str(threads), MTL_TUTORIAL_PROGRESS="0")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")]
+    ).rstrip(os.pathsep)
+    by_exp: dict[str, list[Job]] = {}
+    for j in plan:
+        by_exp.setdefault(j.experiment, []).append(j)
+    pending = priority_order(plan)
+    running: dict[str, tuple[subprocess.Popen, Job, Path, Path]] = {}
+    done: set[str] = set()
+    failed: dict[str, str] = {}
+    start = time.perf_counter()
+    bar = progress(range(len(plan)), desc="reproduce", total=len(plan))
+
+    def finish(job: Job, reason: str | None) -> None:
+        if reason is None:
+            done.add(job.key)
+        else:
+            failed[job.key] = reason
+            packer.fail(job.experiment, job.seed, reason)
+        next(bar, None)
+
+    while pending or running:
+        over = (
+            options.time_limit_s is not None and time.perf_counter() - start > options.time_limit_s
+        )
+        for job in list(pending):
+            deps = [d.key for r in job.requires for d in by_exp.get(r, [])]
+            bad = [d for d in deps if d in failed]
+            if bad or over:
+                pending.remove(job)
+                finish(job, "time limit reached" if over else f"skipped: {bad[0]} failed")
+            elif len(running) < jobs and all(d in done for d in deps):
+                pending.remove(job)
+                running[job.key] = _launch(job, options, out, logs, threads, env)
+        if over:
+            for proc, job, _, _ in running.values():
+                proc.terminate()
+                proc.wait()
+                finish(job, "time limit reached")
+            running.clear()
+            break
+        time.sleep(0.2)
+        for key, (proc, job, result, log) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[key]
+            if proc.returncode != 0 or not result.exists():
+                finish(job, f"exit {proc.returncode}: {_tail(log)}")
+                continue
+            checkpoint = Path(json.loads(result.read_text())["checkpoint"])
+            meta = read_checkpoint(checkpoint)["meta"]
+            packer.add(meta, checkpoint if job.seed == options.ship_seed else None)
+            finish(job, None)
+    return {
+        "finished": sorted(done),
+        "failed": failed,
+        "pack": str(packer.folder),
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
+
+
+def _launch(
+    job: Job, options: RunOptions, out: Path, logs: Path, threads: int, env: dict[str, str]
+) -> tuple[subprocess.Popen, Job, Path, Path]:
+    stem = f"{job.experiment}-seed{job.seed}"
+    log, result = logs / f"{stem}.log", logs / f"{stem}.json"
+    result.unlink(missing_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "mtl_tutorial.reproduce.worker",
+        job.experiment,
+        str(job.seed),
+        f"--device={options.device}",
+        f"--budget={options.budget}",
+        f"--threads={threads}",
+        f"--out={out / 'runs'}",
+        f"--result={result}",
+    ]
+    if options.epochs is not None:
+        command.append(f"--epochs={options.epochs}")
+    if job.seed == options.ship_seed:
+        command.append("--ship")
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    return proc, job, result, log

@@ -1,0 +1,155 @@
+"""``python -m mtl_tutorial reproduce``: plan order, packing limits, import checks, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from mtl_tutorial import experiments, pretrained
+from mtl_tutorial.checkpoint import save_checkpoint
+from mtl_tutorial.cli import main
+from mtl_tutorial.errors import WeightsIntegrityError
+from mtl_tutorial.reproduce import build_plan
+from mtl_tutorial.reproduce.pack import INDEX, Packer, PackLimits, import_results, read_index
+from mtl_tutorial.reproduce.plan import estimate_wall, format_plan
+
+NAME = "shapes-nt-r000-single-shapes"  # a tiny registered network
+
+
+def _checkpoint(folder: Path, seed: int, name: str = NAME) -> tuple[dict, Path]:
+    torch.manual_seed(seed)
+    model = experiments.get(name).build_model()
+    meta = {
+        "experiment": name,
+        "seed": seed,
+        "epochs": 1,
+        "quick": False,
+        "budget": "cpu",
+        "device": "cpu (1 threads)",
+        "threads": 1,
+        "wall_time_s": 1.0,
+        "torch_version": "x",
+        "metrics": {"acc_shapes": 0.5 + seed / 100},
+    }
+    path = save_checkpoint(folder / f"{name}-seed{seed}.pt", model, meta)
+    return meta, path
+
+
+def test_plan_puts_dependencies_first_and_skips_aliases():
+    plan = build_plan(seeds=(0, 1, 2), budget="gpu")
+    position = {j.key: i for i, j in enumerate(plan)}
+    names = {j.experiment for j in plan}
+    assert "multimnist-hard-equal" not in names and "shapes-dense-equal" not in names
+    assert {"mnist-classifier", "dcgan", "genseg-joint", "multimnist-hard"} <= names
+    for job in plan:
+        for dep in job.requires:
+            for seed in (0, 1, 2):
+                assert position[f"{dep}/seed{seed}"] < position[job.key], (dep, job.key)
+    gan = next(j for j in plan if j.experiment == "dcgan")
+    assert "mnist-classifier" in gan.requires and gan.epochs["gpu"] > gan.epochs["cpu"]
+    hard = next(j for j in plan if j.experiment == "shapes-nt-r000-hard")
+    assert set(hard.requires) == {"shapes-nt-r000-single-shapes", "shapes-nt-r000-single-colours"}
+    assert len(plan) == 3 * len(names)
+    # the simulated schedule respects the dependencies: more workers never take longer
+    assert 0 < estimate_wall(plan, "cuda", 16) <= estimate_wall(plan, "cuda", 4)
+    text = format_plan(plan, plan, {"cpu": 2, "cuda": 16}, {})
+    assert "dcgan" in text and "derivation" in text
+
+
+def test_plan_adds_a_dependency_whose_weights_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(tmp_path))  # an empty weights folder
+    plan = build_plan(["dcgan"], seeds=(0,))
+    assert [j.experiment for j in plan] == ["mnist-classifier", "dcgan"]
+    with pytest.raises(ValueError, match="matches no experiment"):
+        build_plan(["no-such-*"])
+
+
+def test_packing_respects_file_count_and_size(tmp_path):
+    limits = PackLimits(max_files=3, max_file_bytes=40 * 1024, max_total_bytes=90 * 1024)
+    packer = Packer(tmp_path / "pack", limits, {"quick": False})
+    for seed in range(8):
+        blob = tmp_path / f"blob{seed}.pt"
+        blob.write_bytes(os.urandom(15 * 1024))
+        packer.add({"experiment": "x", "seed": seed, "metrics": {}}, blob)
+    files = list((tmp_path / "pack").iterdir())
+    assert len(files) <= 3
+    assert all(f.stat().st_size <= limits.max_file_bytes for f in files)
+    assert sum(f.stat().st_size for f in files) <= limits.max_total_bytes
+    index = read_index(tmp_path / "pack")
+    assert len(index["runs"]) == 8  # every run's meta is kept...
+    assert index["dropped"]  # ...but not every checkpoint fits
+    packed = [r for r in index["runs"] if "member" in r]
+    assert 2 <= len(packed) < 8
+    for row in packed:
+        with tarfile.open(tmp_path / "pack" / row["archive"]) as tar:
+            assert row["member"] in tar.getnames()
+
+
+def test_import_refuses_a_wrong_sha256(tmp_path):
+    packer = Packer(tmp_path / "pack", info={"quick": True})
+    packer.add(*_checkpoint(tmp_path, 0))
+    index = json.loads((tmp_path / "pack" / INDEX).read_text())
+    index["runs"][0]["sha256"] = "0" * 64
+    (tmp_path / "pack" / INDEX).write_text(json.dumps(index))
+    weights = tmp_path / "weights"
+    with pytest.raises(WeightsIntegrityError) as err:
+        import_results(tmp_path / "pack", weights)
+    message = str(err.value)
+    assert "sha256 mismatch" in message and "results-1.tar" in message
+    assert f"{NAME}-seed0.pt" in message and "nothing was imported" in message
+    assert not (weights / "manifest.json").exists()
+
+
+def test_quick_pack_never_goes_into_the_package_weights(tmp_path):
+    Packer(tmp_path / "pack", info={"quick": True})
+    with pytest.raises(ValueError, match="--quick pack"):
+        import_results(tmp_path / "pack", pretrained.WEIGHTS_DIR)
+
+
+def test_partial_archive_imports_exactly_what_finished(tmp_path):
+    packer = Packer(tmp_path / "pack", info={"quick": True, "ship_seed": 0})
+    packer.add(*_checkpoint(tmp_path, 0))
+    packer.add(_checkpoint(tmp_path, 1)[0])  # seed 1: meta only
+    # cut off mid-update: the archive already holds seed 2's checkpoint, the index does not
+    _, path = _checkpoint(tmp_path, 2)
+    archive, _, tmp = packer._place(f"{NAME}-seed2.pt", path)
+    os.replace(tmp, tmp_path / "pack" / archive)
+    (tmp_path / "pack" / ".results-1.tar.tmp").write_bytes(b"half a file")
+    summary = import_results(tmp_path / "pack", tmp_path / "weights")
+    assert summary["imported"] == [f"{NAME}/seed0", f"{NAME}/seed1"]
+    entry = pretrained.manifest(tmp_path / "weights")[NAME]
+    assert [r["seed"] for r in entry["runs"]] == [0, 1]
+    assert entry["seed"] == 0 and entry["budget"] == "cpu"
+    assert pretrained.verify_weights(NAME, tmp_path / "weights").is_file()
+
+
+def test_quick_plan_end_to_end_then_import_evaluates_as_recorded(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    argv = ["reproduce", "--only", "shapes-nt-r000-*", "--seeds", "0", "--device", "cpu"]
+    assert main([*argv, "--out", str(out), "--quick", "--jobs", "2"]) == 0
+    capsys.readouterr()
+    weights = tmp_path / "weights"
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))
+    assert main(["reproduce", "--import", str(out / "pack")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["imported"]) == 3 and not summary["failed"]
+    shipped = pretrained.manifest(weights)
+    for name in ("shapes-nt-r000-single-shapes", "shapes-nt-r000-single-colours"):
+        assert name in shipped
+    for name, entry in shipped.items():
+        if not name.startswith("shapes-nt-r000"):
+            continue
+        assert entry["epochs"] == 1 and entry["budget"] == "cpu"
+        assert entry["device"].startswith("cpu") and entry["threads"] >= 1
+        model = pretrained.load(name)  # checks the imported file's sha256
+        with torch.no_grad():
+            metrics = experiments.get(name).evaluate(model, torch.device("cpu"))
+        assert metrics.keys() == entry["metrics"].keys()
+        for key, value in entry["metrics"].items():
+            assert metrics[key] == pytest.approx(value, abs=1e-6), (name, key)
+    assert "delta_m" in shipped["shapes-nt-r000-hard"]["metrics"]

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Reproduce every shipped weight on one GPU machine; see dev-notes/gpu.md.
+#
+#   tools/gpu_reproduce.sh prepare   # here: MNIST .gz into runs/gpu-send (carried), shipped
+#                                    # .pt weights moved to runs/gpu-stash (not sent)
+#   tools/gpu_reproduce.sh run       # there: measure step costs, run the gpu plan, pack to $OUT
+#   tools/gpu_reproduce.sh restore   # here: put the shipped weights back
+#   tools/gpu_reproduce.sh import DIR  # here: merge the fetched pack (DIR/pack) into the weights
+#
+# The device machine has Python 3.12 and torch preinstalled and no network: nothing is
+# installed there; the package runs from the tree with PYTHONPATH=. .
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SEND=runs/gpu-send             # git-ignored; the run tool's carry list names it
+STASH=runs/gpu-stash           # git-ignored; stays here
+RAW_SOURCE=${RAW_SOURCE:-../shared/data/MNIST/raw}
+LIMIT_MIB=64
+
+case "${1:-}" in
+prepare)
+  mkdir -p "$SEND/data/MNIST/raw" "$STASH"
+  cp "$RAW_SOURCE"/*-ubyte.gz "$SEND/data/MNIST/raw/"
+  shopt -s nullglob
+  for pt in mtl_tutorial/weights/*.pt; do mv "$pt" "$STASH/"; done
+  tree_bytes=$( (git ls-files -z --cached --others --exclude-standard | xargs -0 -r du -cb 2>/dev/null || true) | awk '/total$/ {s += $1} END {print s + 0}')
+  send_bytes=$(du -cb "$SEND" | tail -1 | cut -f1)
+  total=$((tree_bytes + send_bytes))
+  echo "to send: tree $((tree_bytes >> 20)) MiB + carried $((send_bytes >> 20)) MiB = $((total >> 20)) MiB (limit $LIMIT_MIB)"
+  [ "$total" -le $((LIMIT_MIB << 20)) ] || { echo "too large: run '$0 restore' and check" >&2; exit 1; }
+  echo "shipped weights moved to $STASH: run '$0 restore' as soon as the GPU call returns"
+  ;;
+restore)
+  shopt -s nullglob
+  for pt in "$STASH"/*.pt; do mv "$pt" mtl_tutorial/weights/; done
+  git status --short mtl_tutorial/weights | grep -v '^??' && echo "(weights differ from git: see above)" || echo "shipped weights restored"
+  ;;
+run)
+  : "${OUT:?run this on the device machine, where \$OUT is the folder that comes back}"
+  WORK=${WORK:-/tmp/mtl-reproduce}
+  mkdir -p "$WORK/data" && cp -r "$SEND/data/." "$WORK/data/"  # caches are built there, not sent
+  export PYTHONPATH=. MTL_TUTORIAL_DATA="$WORK/data" MTL_TUTORIAL_PROGRESS=0 MPLBACKEND=Agg
+  JOBS=${JOBS:-$(nproc)}
+  DEVICE=${DEVICE:-cuda}         # DEVICE=cpu ONLY='shapes-nt-r000-*' SEEDS=0: a local rehearsal
+  EXTRA=(--seeds "${SEEDS:-0,1,2}")
+  [ -n "${ONLY:-}" ] && EXTRA+=(--only "$ONLY")
+  PLAN_LIMIT=${PLAN_LIMIT:-400}  # seconds of training; what finished by then comes back
+  mkdir -p "$WORK" "$OUT/pack"
+  log="$OUT/reproduce.log"
+  { nvidia-smi -L || true; python -c 'import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))' || true; } > "$log" 2>&1
+  # 1. per-family step costs on this GPU, one process alone (builds the data caches too)
+  timeout 120 python -m mtl_tutorial reproduce --measure --device "$DEVICE" --out "$WORK" >> "$log" 2>&1 \
+    && cp "$WORK/step_costs.json" "$OUT/step_costs.json" || echo "measure failed or timed out" >> "$log"
+  python -m mtl_tutorial reproduce --dry-run --device "$DEVICE" --budget gpu --jobs "$JOBS" "${EXTRA[@]}" | tail -6 >> "$log" 2>&1 || true
+  # 2. the plan; at most 6 files (index + 5 archives) and 60 MiB of packs: with the log and
+  #    the step costs that is 8 files and under 64 MiB
+  timeout $((PLAN_LIMIT + 60)) python -m mtl_tutorial reproduce --device "$DEVICE" --budget gpu \
+    "${EXTRA[@]}" --jobs "$JOBS" --out "$WORK" --pack-dir "$OUT/pack" --max-files 6 --max-total-mib 60 \
+    --time-limit "$PLAN_LIMIT" >> "$log" 2>&1 || echo "reproduce exit $?" >> "$log"
+  tail -5 "$log"
+  ls -la "$OUT" "$OUT/pack"
+  ;;
+import)
+  python -m mtl_tutorial reproduce --import "${2:?usage: $0 import DIR (the fetched \$OUT)}/pack"
+  ;;
+*)
+  sed -n '2,12p' "$0"
+  exit 2
+  ;;
+esac
