@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import DivergenceError
+from .loaders import BatchLoader
 from .tasks import Task, by_name
 from .utils import progress
 from .weighting import EqualWeighting, Weighting, _flat_grad
@@ -180,7 +181,14 @@ class Trainer:
         epochs: int,
         max_batches: int | None = None,
     ) -> list[dict[str, float]]:
-        """Train for ``epochs`` epochs (``max_batches`` per epoch if given); returns the history."""
+        """Train for ``epochs`` epochs (``max_batches`` per epoch if given); returns the history.
+
+        On an accelerator, :class:`~mtl_tutorial.loaders.BatchLoader` datasets are first made
+        resident on the device (one copy per run instead of one per batch).
+        """
+        for loader in (train_loader, eval_loader):
+            if isinstance(loader, BatchLoader):
+                loader.to_device(self.device)
         for _ in range(epochs):
             epoch = len(self.history) + 1
             start = time.perf_counter()

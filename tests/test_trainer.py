@@ -135,3 +135,32 @@ def test_custom_training_step_uses_the_same_loop():
         model.a.fill_(float("inf"))
     with pytest.raises(DivergenceError, match="not finite"):
         trainer.step(_tiny(4).batch(torch.arange(4)))
+
+
+def test_resident_dataset_gives_exactly_the_same_batches():
+    from mtl_tutorial.loaders import BatchLoader, InputAsTarget, Resident, Subset
+
+    class Toy:
+        def __init__(self):
+            g = torch.Generator().manual_seed(0)
+            self.images = torch.randint(0, 256, (50, 6, 6), dtype=torch.uint8, generator=g)
+            self.labels = torch.randint(0, 10, (50,), generator=g)
+
+        def __len__(self):
+            return len(self.images)
+
+        def batch(self, index):
+            return self.images[index].unsqueeze(1).float() / 255, {"y": self.labels[index]}
+
+    source = InputAsTarget(Subset(Toy(), 37), keys=("gen",))
+    resident = Resident(source, "cpu", chunk=8)  # several chunks, the last one short
+    assert len(resident) == 37
+    for a, b in zip(
+        BatchLoader(source, 5, shuffle=True, seed=3),
+        BatchLoader(resident, 5, shuffle=True, seed=3),
+        strict=True,
+    ):
+        assert torch.equal(a[0], b[0]) and a[1].keys() == b[1].keys()
+        assert all(torch.equal(a[1][k], b[1][k]) for k in a[1])
+    loader = BatchLoader(source, 5)
+    assert loader.to_device("cpu") is loader and loader.dataset is source  # no copy on the CPU
