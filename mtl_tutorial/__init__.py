@@ -1,12 +1,62 @@
 """mtl_tutorial: the package behind the *Multi-Task Learning for Computer Vision* book.
 
-Modules:
+Read it next to the book. Each line is one module (or subpackage), lowest layer first; a
+module only imports modules above it in this list (``tests/test_architecture.py`` checks
+it), and the chapter in brackets is where the book uses it.
 
-* :mod:`mtl_tutorial.data`: MNIST/Fashion-MNIST, MultiMNIST/MultiFashion, MultiMNIST-Seg, Shapes;
-* :mod:`mtl_tutorial.utils`: device choice, seeding, progress bars;
-* :mod:`mtl_tutorial.checkpoint`: checkpoints with metadata, loaded with ``weights_only=True``;
-* :mod:`mtl_tutorial.experiments`: the experiment registry used by the command line;
-* :mod:`mtl_tutorial.pretrained`: the shipped weights and their manifest.
+Foundations
+
+* ``errors``: every exception of the package, each message naming the problem and the fix [all]
+* ``files``: atomic writes and the safe ``weights_only`` loader [all]
+* ``utils``: device choice, seeding, progress bars [1]
+
+Storage
+
+* ``checkpoint``: a state dict plus JSON metadata, read with ``weights_only=True`` [1]
+* ``store``: the shipped weight files and their manifest (ship, record, sha256) [1]
+
+Data, tasks and metrics
+
+* ``data``: MNIST/Fashion-MNIST, MultiMNIST/MultiFashion, MultiMNIST-Seg, Shapes [1]
+* ``loaders``: the seeded in-memory batch loader [1]
+* ``tasks``: a task = its loss, its metric and whether higher is better [1, 2]
+* ``metrics``: accuracy, mIoU, MSE, box IoU, reconstruction error; Δm [2]
+* ``losses``: pure losses: the VAE's ELBO and KL, the GAN's adversarial losses [4, 5]
+
+Models
+
+* ``models``: hard and soft sharing, cross-stitch, dense encoder-decoders, the genseg
+  network, MT-CGAN's generator and discriminator, the seeds' own models; ``models.protocols``
+  writes down what the trainer expects of a model [2, 4, 5]
+
+Loss weighting
+
+* ``weighting``: one file per method (equal, static, uncertainty, DWA, GradNorm, PCGrad,
+  MGDA, CAGrad, FAMO) and the per-task gradient helpers [3]
+
+Training
+
+* ``trainer``: the one training loop, ``Trainer(model, tasks, weighting)`` [2-5]
+* ``schedules``: the staged (pre-train, freeze, fine-tune) schedule [4]
+
+Evaluation and reports
+
+* ``gan_eval``: the judge classifier, Fréchet distance, precision and recall [4, 5]
+* ``report``: the book's tables and seed statistics, read from the manifest [2-5]
+* ``viz``: image grids and figures [1-5]
+* ``bench_weighting``: the speed benchmark of the weighting methods [3]
+
+Experiments
+
+* ``experiments``: the registry and every chapter's experiments, by name [2-5]
+* ``recipes``: the older per-chapter import path of the experiments, kept working [2-5]
+* ``pretrained``: ``load(NAME)`` a trained model, or retrain it (``load_or_train``) [2-5]
+
+Tools
+
+* ``doctor``: ``python -m mtl_tutorial doctor`` checks a setup and prints fixes [intro]
+* ``reproduce``: ``python -m mtl_tutorial reproduce`` retrains every shipped weight [intro]
+* ``cli``: ``python -m mtl_tutorial {list,train,evaluate,sample,data,doctor,reproduce}``
 """
 
 __version__ = "0.1.0"

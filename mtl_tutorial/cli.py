@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -17,6 +16,7 @@ import torch
 from . import doctor, experiments, pretrained, reproduce
 from .errors import UsageError
 from .files import check_writable_dir
+from .models.protocols import Sampler
 from .utils import get_device
 from .weighting import METHODS
 
@@ -45,7 +45,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print("No experiments are registered yet.")
         print(f"weighting methods: {', '.join(methods)}")
         return 0
-    width = max(len(r["name"]) for r in rows)
+    width = max(len(e.name) for e in experiments.all_experiments())
     for r in rows:
         mark = "*" if r["pretrained"] else " "
         print(f"{mark} {r['name']:<{width}}  [{r['chapter']}] {r['description']}")
@@ -107,41 +107,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    """Two sampling interfaces are understood: ``sample(labels, z=None, generator=None)``
-    (class-conditional GANs; an unconditional one ignores the labels) and
-    ``sample(n, generator=None)`` (unconditional models such as a VAE). Images are mapped
-    to [0, 1] from the model's ``sample_range`` (if it has none: [-1, 1] when any value is
-    negative, else [0, 1]).
+    """Sample from a :class:`~mtl_tutorial.models.protocols.Sampler`:
+    ``sample(labels, z=None, generator=None)``, where an unconditional model
+    (``num_classes`` None) uses only the number of labels. Images are mapped to [0, 1]
+    from the model's ``sample_range``.
     """
     exp = experiments.get(args.experiment)
     device = get_device(args.device)
     model = pretrained.load(exp.name, device=device, checkpoint=args.checkpoint)
-    if not callable(getattr(model, "sample", None)):
+    if not isinstance(model, Sampler):
         raise UsageError(
             f"experiment {exp.name!r} is not generative: its model has no sample() method; "
             "pick a GAN or VAE experiment (e.g. mtcgan, genseg-single-gen)"
         )
-    by_label = next(iter(inspect.signature(model.sample).parameters), None) == "labels"
-    classes = getattr(model, "num_classes", None) if by_label else None
+    classes = model.num_classes
     if args.label is not None:
         if classes is None:
             raise UsageError(f"experiment {exp.name!r} is unconditional: leave out --label")
         if not 0 <= args.label < classes:
             raise UsageError(f"--label must lie in [0, {classes - 1}], got {args.label}")
     noise = torch.Generator().manual_seed(args.seed)  # on the CPU: the same images on any device
-    with torch.no_grad():
-        if by_label:
-            labels = (
-                torch.arange(args.n) % (classes or 1)
-                if args.label is None
-                else torch.full((args.n,), args.label, dtype=torch.long)
-            )
-            images = model.sample(labels, generator=noise).cpu().float()
-        else:
-            images = model.sample(args.n, generator=noise).cpu().float()
-    low, high = getattr(model, "sample_range", None) or (
-        (-1.0, 1.0) if images.min() < 0 else (0.0, 1.0)
+    labels = (
+        torch.arange(args.n) % (classes or 1)
+        if args.label is None
+        else torch.full((args.n,), args.label, dtype=torch.long)
     )
+    with torch.no_grad():
+        images = model.sample(labels, generator=noise).cpu().float()
+    low, high = model.sample_range
     images = ((images - low) / (high - low)).clamp(0, 1)
     from torchvision.utils import save_image  # lazy: torchvision is slow to import
 

@@ -29,7 +29,7 @@ __all__ = ["NEEDS", "Check", "SetupError", "add_parser", "require", "run_checks"
 
 REPO = Path(__file__).resolve().parents[1]
 NEEDS = ("mnist", "fashion_mnist", "weights")
-#: Which notebooks read each source (grep notebooks/ and mtl_tutorial/recipes/).
+#: Which notebooks read each source (grep notebooks/ and mtl_tutorial/experiments/).
 USED_BY = {"mnist": "every notebook", "fashion_mnist": "notebooks/01_data_tour.ipynb only"}
 
 

@@ -23,12 +23,17 @@ from __future__ import annotations
 import functools
 
 import torch
-from torch import nn
+
+from . import store
+from .checkpoint import load_checkpoint
+from .models.classifier import MNISTClassifier
+from .models.mtcgan import Generator
 
 __all__ = [
     "CLASSIFIER",
     "ClassifierMissingError",
     "classifier_features",
+    "classifier_key",
     "evaluate_generator",
     "frechet_distance",
     "frechet_distance_from_stats",
@@ -128,7 +133,7 @@ def precision_recall(
 
 @torch.no_grad()
 def classifier_features(
-    classifier: nn.Module, images: torch.Tensor, batch_size: int = 1000
+    classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 1000
 ) -> torch.Tensor:
     """The classifier's penultimate features (N, D) of ``images`` (N, 1, 28, 28) in [0, 1]."""
     device = next(classifier.parameters()).device
@@ -143,7 +148,7 @@ def classifier_features(
 
 @torch.no_grad()
 def pair_features(
-    classifier: nn.Module, canvases: torch.Tensor, batch_size: int = 1000
+    classifier: MNISTClassifier, canvases: torch.Tensor, batch_size: int = 1000
 ) -> torch.Tensor:
     """Features (N, 2D) of two-digit 36x36 canvases: the classifier's features of the left
     digit's 28x28 window and of the right digit's, concatenated.
@@ -168,7 +173,7 @@ def pair_features(
 
 @torch.no_grad()
 def label_accuracy(
-    classifier: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
+    classifier: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
 ) -> float:
     """Share of ``images`` (in [0, 1]) that ``classifier`` assigns to ``labels``."""
     device = next(classifier.parameters()).device
@@ -182,7 +187,7 @@ def label_accuracy(
 
 @torch.no_grad()
 def generate(
-    generator: nn.Module, n: int, seed: int = 0, batch_size: int = 1000
+    generator: Generator, n: int, seed: int = 0, batch_size: int = 1000
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` samples of ``generator`` as images in [0, 1] (on the CPU) and their requested labels.
 
@@ -205,22 +210,25 @@ def generate(
     return ((images + 1) / 2).clamp(0, 1), labels
 
 
-def load_classifier(device: torch.device | str = "cpu") -> nn.Module:
-    """The shipped ``mnist-classifier`` in eval mode, or a clear error if it does not ship yet."""
-    from . import pretrained
+def load_classifier(device: torch.device | str = "cpu") -> MNISTClassifier:
+    """The shipped ``mnist-classifier`` (sha256-checked) in eval mode, or a clear error.
 
-    if CLASSIFIER not in pretrained.available():
+    The judge is loaded straight from the store, not through the experiment registry, so
+    evaluation code never depends on the layer that defines the experiments.
+    """
+    if CLASSIFIER not in store.available():
         raise ClassifierMissingError(
             f"the generator metrics need the shipped {CLASSIFIER!r} weights, which are missing. "
             f"Train it first with `python -m mtl_tutorial train {CLASSIFIER} --ship`."
         )
-    return pretrained.load(CLASSIFIER, device=device)
+    model = MNISTClassifier()
+    load_checkpoint(store.verify_weights(CLASSIFIER), model)
+    return model.to(device).eval()
 
 
-def _classifier_key() -> str:
-    from . import pretrained
-
-    return pretrained.manifest()[CLASSIFIER]["sha256"]
+def classifier_key() -> str:
+    """The shipped judge's sha256: a cache key for features computed with it."""
+    return store.manifest()[CLASSIFIER]["sha256"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -245,7 +253,7 @@ def real_test_features(
     device: torch.device | str = "cpu", n: int = 10_000, seed: int = 0
 ) -> torch.Tensor:
     """The shipped classifier's features of the MNIST test images (a seeded subset if ``n`` < 10,000)."""
-    return _real_features("test", n, seed, _classifier_key(), str(torch.device(device)))
+    return _real_features("test", n, seed, classifier_key(), str(torch.device(device)))
 
 
 def real_floor(
@@ -255,7 +263,7 @@ def real_floor(
 
     Returns ``classifier_fid_floor``, ``precision_floor`` and ``recall_floor``.
     """
-    key, dev = _classifier_key(), str(torch.device(device))
+    key, dev = classifier_key(), str(torch.device(device))
     train = _real_features("train", n, seed, key, dev)
     test = _real_features("test", n, seed, key, dev)
     precision, recall = precision_recall(test, train, k)
@@ -268,12 +276,12 @@ def real_floor(
 
 @torch.no_grad()
 def evaluate_generator(
-    generator: nn.Module,
+    generator: Generator,
     device: torch.device | str = "cpu",
     n: int = 10_000,
     seed: int = 0,
     k: int = 3,
-    classifier: nn.Module | None = None,
+    classifier: MNISTClassifier | None = None,
     real_features: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """All generator metrics of this module for ``n`` samples against the real test images.
@@ -286,7 +294,7 @@ def evaluate_generator(
     """
     generator = generator.to(device)
     shipped = classifier is None
-    if shipped:
+    if classifier is None:
         classifier = load_classifier(device)
         real_features = real_test_features(device, n, seed)
     elif real_features is None:

@@ -51,9 +51,7 @@ class Resident:
         n = len(dataset)
         parts = [dataset.batch(torch.arange(s, min(s + chunk, n))) for s in range(0, n, chunk)]
         self.x = torch.cat([x for x, _ in parts]).to(self.device)
-        self.targets = {
-            k: torch.cat([t[k] for _, t in parts]).to(self.device) for k in parts[0][1]
-        }
+        self.targets = {k: torch.cat([t[k] for _, t in parts]).to(self.device) for k in parts[0][1]}
 
     def __len__(self) -> int:
         return len(self.x)

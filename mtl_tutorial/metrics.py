@@ -182,5 +182,7 @@ class ReconstructionMSE(MeanMetric):
 
     def update(self, prediction: object, target: torch.Tensor) -> None:
         logits = getattr(prediction, "logits", prediction)
-        error = float(((torch.sigmoid(logits) - target) ** 2).sum())  # type: ignore[arg-type]
+        if not isinstance(logits, torch.Tensor):
+            raise TypeError(f"expected image logits or a VAE output, got {type(prediction)}")
+        error = float(((torch.sigmoid(logits) - target) ** 2).sum())
         self.add(error, target.numel())

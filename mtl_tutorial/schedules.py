@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -96,7 +97,7 @@ def staged_fit(
         row.update(extra)
         history.append(row)
 
-    def options() -> dict[str, Weighting]:
+    def options() -> dict[str, Any]:  # Trainer keyword arguments
         return {} if weighting is None else {"weighting": weighting()}
 
     # stage 1: alternate single-task epochs, one Trainer (Adam state) per task
@@ -110,7 +111,7 @@ def staged_fit(
         record(pretrainers[k], 1, pretrain_task=float(k))
 
     # stage 2: shared encoder frozen, heads trained on the joint loss
-    model.freeze_encoder()  # type: ignore[operator]
+    model.freeze_encoder()  # type: ignore[operator]  # staged_fit is given a GenSegNet, which has freeze_encoder
     try:
         frozen = Trainer(
             model, tasks, lr=lr, device=device, cosine_epochs=epochs.frozen, **options()
@@ -119,7 +120,7 @@ def staged_fit(
             frozen.fit(train_loader, eval_loader, 1, max_batches)
             record(frozen, 2)
     finally:
-        model.unfreeze_encoder()  # type: ignore[operator]
+        model.unfreeze_encoder()  # type: ignore[operator]  # staged_fit is given a GenSegNet, which has unfreeze_encoder
 
     # stage 3: everything trainable again, lower learning rate
     finetune = Trainer(

@@ -7,13 +7,23 @@ outputs and the reported metric.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .metrics import Accuracy, BoxIoU, MeanIoU, MeanSquaredError, Metric, MultiLabelAccuracy
+from .losses import generation_loss
+from .metrics import (
+    Accuracy,
+    BoxIoU,
+    MeanIoU,
+    MeanSquaredError,
+    Metric,
+    MultiLabelAccuracy,
+    ReconstructionMSE,
+)
 
 __all__ = [
     "Task",
@@ -107,16 +117,11 @@ def by_name(tasks: Sequence[Task]) -> dict[str, Task]:
 def generation(name: str = "gen", beta: float = 1.0, metric_name: str = "recon_mse") -> Task:
     """Image generation with the input image as target, reported as ``recon_mse`` (lower is better).
 
-    The loss is the per-pixel negative ELBO of :func:`mtl_tutorial.models.genseg.generation_loss`:
+    The loss is the per-pixel negative ELBO of :func:`mtl_tutorial.losses.generation_loss`:
     binary cross-entropy of the image logits plus ``beta`` times the VAE's KL term (divided by
     the number of pixels) when the prediction is a VAE output; plain logits get the
     cross-entropy alone. The metric is the MSE of ``sigmoid(logits)`` in [0, 1].
     """
-    import functools
-
-    from .metrics import ReconstructionMSE
-    from .models.genseg import generation_loss  # here, not at the top: models import this module
-
     return Task(
         name,
         "dense",

@@ -1,11 +1,14 @@
 """The one training loop used by every multi-task model in the book.
 
-A model maps an image batch to a dict ``{task name: prediction}``. It may also define
-``penalty()`` (an extra loss on the parameters, e.g. soft sharing's distance between
-task networks). The :class:`~mtl_tutorial.weighting.Weighting` decides how the task
-losses become gradients. After every epoch the trainer passes the epoch's mean training
-loss of each task to ``weighting.epoch_end``, evaluates each task's metric on the
-evaluation loader and appends a row to ``history``.
+A model maps an image batch to a dict ``{task name: prediction}``. It may also offer the
+hooks of :mod:`mtl_tutorial.models.protocols`: ``penalty()`` (:class:`Penalized`, an extra
+loss on the parameters, e.g. soft sharing's distance between task networks), its own step
+(:class:`CustomStep`, a GAN), per-epoch measurements (:class:`EpochMetrics`), shared
+parameters (:class:`SharedTrunk`) and a shared representation (:class:`RepresentationModel`).
+The :class:`~mtl_tutorial.weighting.Weighting` decides how the task losses become
+gradients. After every epoch the trainer passes the epoch's mean training loss of each
+task to ``weighting.epoch_end``, evaluates each task's metric on the evaluation loader and
+appends a row to ``history``.
 """
 
 from __future__ import annotations
@@ -20,13 +23,19 @@ from torch import nn
 
 from .errors import DivergenceError
 from .loaders import BatchLoader
+from .models.protocols import (
+    Batch,
+    CustomStep,
+    EpochMetrics,
+    Penalized,
+    RepresentationModel,
+    SharedTrunk,
+)
 from .tasks import Task, by_name
 from .utils import progress
-from .weighting import EqualWeighting, Weighting, _flat_grad
+from .weighting import EqualWeighting, Weighting, task_gradients
 
-__all__ = ["DivergenceError", "Trainer", "task_gradient_cosine"]
-
-Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
+__all__ = ["Batch", "DivergenceError", "Trainer", "task_gradient_cosine"]
 
 
 def task_gradient_cosine(losses: dict[str, torch.Tensor], model: nn.Module) -> float | None:
@@ -36,14 +45,12 @@ def task_gradient_cosine(losses: dict[str, torch.Tensor], model: nn.Module) -> f
     ``None`` for fewer than two tasks or a model without ``shared_parameters()``. Only reads
     gradients (``torch.autograd.grad``): the ``.grad`` fields and the training are untouched.
     """
-    get_shared = getattr(model, "shared_parameters", None)
-    if len(losses) < 2 or not callable(get_shared):
+    if len(losses) < 2 or not isinstance(model, SharedTrunk):
         return None
-    params = [p for p in get_shared() if p.requires_grad]
-    grads = [_flat_grad(loss, params) for loss in losses.values()]
-    g = torch.nn.functional.normalize(torch.stack(grads), dim=1)
+    params = [p for p in model.shared_parameters() if p.requires_grad]
+    g = torch.nn.functional.normalize(task_gradients(list(losses.values()), params), dim=1)
     cos = g @ g.T
-    pairs = torch.triu_indices(len(grads), len(grads), offset=1)
+    pairs = torch.triu_indices(len(g), len(g), offset=1)
     return float(cos[pairs[0], pairs[1]].mean())
 
 
@@ -72,9 +79,8 @@ class Trainer:
         self.steps = 0
         self.task_map = by_name(self.tasks)
         self.model.to(self.device)
-        configure = getattr(self.model, "configure_optimizers", None)
-        if callable(configure):  # e.g. a GAN: one optimiser for G, one for D
-            self.optimizers = dict(configure(self.lr, self.weight_decay))
+        if isinstance(self.model, CustomStep):  # e.g. a GAN: one optimiser for G, one for D
+            self.optimizers = dict(self.model.configure_optimizers(self.lr, self.weight_decay))
         else:
             params = list(self.model.parameters()) + list(self.weighting.parameters())
             self.optimizers = {
@@ -98,25 +104,24 @@ class Trainer:
     def step(self, batch: Batch) -> dict[str, float]:
         """One optimisation step; returns the task losses, weights and penalty.
 
-        A model that defines ``training_step(batch, trainer) -> dict[str, float]`` (and usually
-        ``configure_optimizers(lr, weight_decay) -> dict[str, Optimizer]``) runs its own step
-        instead, e.g. a GAN's alternating discriminator and generator updates; the epochs,
-        progress bars, history, schedules and divergence checks stay the trainer's.
+        A :class:`~mtl_tutorial.models.protocols.CustomStep` model (``configure_optimizers``
+        and ``training_step(batch, trainer) -> dict[str, float]``) runs its own step instead,
+        e.g. a GAN's alternating discriminator and generator updates; the epochs, progress
+        bars, history, schedules and divergence checks stay the trainer's.
         """
-        custom = getattr(self.model, "training_step", None)
-        if callable(custom):
+        if isinstance(self.model, CustomStep):
             self.model.train()
-            row = custom(self._to_device(batch), self)
-            bad = [k for k, v in row.items() if not math.isfinite(v)]
+            logged = self.model.training_step(self._to_device(batch), self)
+            bad = [k for k, v in logged.items() if not math.isfinite(v)]
             if bad:
                 raise DivergenceError(
                     f"{bad} not finite at epoch {len(self.history) + 1}; lower the learning rate"
                 )
-            return row
+            return logged
         x, targets = self._to_device(batch)
         self.model.train()
         representation = None
-        if self.weighting.needs_representation and hasattr(self.model, "representation"):
+        if self.weighting.needs_representation and isinstance(self.model, RepresentationModel):
             representation = self.model.representation(x)
             outputs = self.model.heads_forward(representation)
         else:
@@ -141,9 +146,8 @@ class Trainer:
             if cosine is not None:
                 row["grad_cos"] = cosine
         self.steps += 1
-        penalty_fn = getattr(self.model, "penalty", None)
-        if callable(penalty_fn):
-            penalty = penalty_fn()
+        if isinstance(self.model, Penalized):
+            penalty = self.model.penalty()
             penalty.backward()
             row["penalty"] = float(penalty.detach())
         weights = self.weighting.backward(losses, self.model, representation)
@@ -195,7 +199,7 @@ class Trainer:
             sums: dict[str, float] = {}
             counts: dict[str, int] = {}  # grad_cos is only measured on some steps
             n = 0
-            total = len(train_loader) if hasattr(train_loader, "__len__") else None  # type: ignore[arg-type]
+            total = len(train_loader) if hasattr(train_loader, "__len__") else None  # type: ignore[arg-type]  # hasattr does not narrow an Iterable to Sized
             if max_batches is not None and total is not None:
                 total = min(total, max_batches)
             for b, batch in enumerate(progress(train_loader, desc=f"epoch {epoch}", total=total)):
@@ -212,9 +216,8 @@ class Trainer:
             row = {"epoch": float(epoch), "train_time_s": time.perf_counter() - start}
             row.update({f"train_{k}": v / counts[k] for k, v in sums.items()})
             row.update(self.evaluate(eval_loader, max_batches))
-            epoch_metrics = getattr(self.model, "epoch_metrics", None)
-            if callable(epoch_metrics):  # extra per-epoch measurements defined by the model
-                row.update(epoch_metrics(self))
+            if isinstance(self.model, EpochMetrics):  # extra measurements defined by the model
+                row.update(self.model.epoch_metrics(self))
             if any(isinstance(v, float) and math.isnan(v) for v in row.values()):
                 raise DivergenceError(f"NaN in epoch {epoch} summary: {row}")
             self.history.append(row)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
@@ -17,6 +18,7 @@ __all__ = [
     "image_grid",
     "label_cmap",
     "mask_to_rgb",
+    "mosaic",
     "overlay",
     "publish",
 ]
@@ -91,6 +93,25 @@ def image_grid(
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def mosaic(images: torch.Tensor, ncols: int = 10, frame: int = 1) -> torch.Tensor:
+    """Tile images ``(N, 1, S, S)`` in [0, 1] into one ``(rows * T, ncols * T)`` picture.
+
+    Every image gets a white border ``frame`` pixels wide, so a tile is ``T = S + 2 * frame``
+    pixels on a side; ``N`` must be a multiple of ``ncols``. Show it with ``plt.imshow``.
+    """
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"mosaic takes grey images (N, 1, S, S), got {tuple(images.shape)}")
+    if len(images) % ncols:
+        raise ValueError(f"mosaic: {len(images)} images do not fill rows of {ncols}")
+    framed = F.pad(images, (frame,) * 4, value=1.0)[:, 0]
+    rows, height, width = len(framed) // ncols, framed.shape[-2], framed.shape[-1]
+    return (
+        framed.reshape(rows, ncols, height, width)
+        .permute(0, 2, 1, 3)
+        .reshape(rows * height, ncols * width)
+    )
 
 
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:

@@ -129,11 +129,11 @@ def test_an_alias_entry_reads_as_its_target_and_training_it_replaces_the_alias(t
     ckpt = tmp_path / "run.pt"
     save_checkpoint(ckpt, torch.nn.Linear(1, 1), meta)
     pretrained.ship("target", ckpt, weights_dir=tmp_path)
-    entries = pretrained._entries(tmp_path)
+    entries = pretrained.entries(tmp_path)
     entries["alias"] = {"alias_of": "target"}
-    pretrained._write_manifest(entries, tmp_path)
+    pretrained.write_entries(entries, tmp_path)
     assert pretrained.manifest(tmp_path)["alias"] == pretrained.manifest(tmp_path)["target"]
     assert pretrained.weights_path("alias", tmp_path) == pretrained.weights_path("target", tmp_path)
     pretrained.record_run("alias", ckpt, weights_dir=tmp_path)  # the alias gets runs of its own
-    assert "alias_of" not in pretrained._entries(tmp_path)["alias"]
-    assert "file" in pretrained._entries(tmp_path)["target"]
+    assert "alias_of" not in pretrained.entries(tmp_path)["alias"]
+    assert "file" in pretrained.entries(tmp_path)["target"]

@@ -18,6 +18,7 @@ from mtl_tutorial.models.genseg import (
     generation_loss,
     kl_divergence,
 )
+from mtl_tutorial.models.protocols import Sampler
 from mtl_tutorial.schedules import StageEpochs, split_epochs, staged_fit
 from mtl_tutorial.tasks import classification, generation, segmentation
 from mtl_tutorial.trainer import Trainer
@@ -53,7 +54,7 @@ def test_every_branch_has_the_right_shape_on_multimnist_seg_sized_input():
     assert out["left"].shape == out["right"].shape == (3, 10)
     assert out["render"].shape == (3, 1, 36, 36)
     images = [
-        model.sample(5),
+        model.sample(torch.zeros(5, dtype=torch.long)),
         model.reconstruct(torch.rand(2, 1, 36, 36)),
         model.generate_from_mask(torch.randint(0, 11, (2, 36, 36))),
     ]
@@ -63,9 +64,15 @@ def test_every_branch_has_the_right_shape_on_multimnist_seg_sized_input():
     # generation runs in evaluation mode: BatchNorm uses its running statistics, leaves them
     # alone, and a seeded sample is reproducible
     before = _snapshot(model)
-    first = model.sample(2, torch.Generator().manual_seed(0))
-    assert torch.equal(first, model.sample(2, torch.Generator().manual_seed(0)))
+    two = torch.zeros(2, dtype=torch.long)
+    first = model.sample(two, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(first, model.sample(two, generator=torch.Generator().manual_seed(0)))
+    z = torch.randn(2, 6, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(first, model.sample(torch.tensor([3, 7]), z))  # label values are ignored
     assert not _changed(model, before)
+    assert isinstance(model, Sampler) and model.num_classes is None
+    with pytest.raises(TypeError, match=r"torch.zeros\(n, dtype=torch.long\)"):
+        model.sample(5)  # type: ignore[arg-type]
 
 
 def test_active_tasks_only_and_bad_configurations():
@@ -73,11 +80,25 @@ def test_active_tasks_only_and_bad_configurations():
     only_seg = GenSegNet(("seg",), widths=(4, 8, 8))
     assert only_seg.vae is None and only_seg.renderer is None
     with pytest.raises(RuntimeError, match="no 'gen'"):
-        only_seg.sample(1)
+        only_seg.sample(torch.zeros(1, dtype=torch.long))
     with pytest.raises(ValueError, match="needs 'seg'"):
         GenSegNet(("gen", "render"))
     with pytest.raises(ValueError, match="duplicate"):
         GenSegNet(("seg", "seg"))
+
+
+def test_cli_samples_the_vae_with_the_one_sample_signature(tmp_path, capsys):
+    from mtl_tutorial.checkpoint import save_checkpoint
+    from mtl_tutorial.cli import main
+    from mtl_tutorial.recipes.genseg import LATENT_DIM, WIDTHS
+
+    model = GenSegNet(("gen",), widths=WIDTHS, latent_dim=LATENT_DIM)
+    checkpoint = save_checkpoint(tmp_path / "vae.pt", model)
+    out = tmp_path / "vae.png"
+    argv = ["sample", "genseg-single-gen", "--n", "4", "--out", str(out)]
+    assert main(argv + ["--checkpoint", str(checkpoint)]) == 0 and out.exists()
+    assert main(argv + ["--checkpoint", str(checkpoint), "--label", "3"]) == 2
+    assert "unconditional: leave out --label" in capsys.readouterr().err
 
 
 def test_vae_reconstructs_from_the_posterior_mean_in_evaluation():

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_tutorial import experiments, gan_eval, pretrained
+from mtl_tutorial import experiments, gan_eval, pretrained, store
 from mtl_tutorial.checkpoint import save_checkpoint
 from mtl_tutorial.cli import main
 from mtl_tutorial.experiments import TrainConfig
@@ -25,6 +25,7 @@ from mtl_tutorial.models.mtcgan import (
     g_adversarial_loss,
     recalibrate_batchnorm,
 )
+from mtl_tutorial.models.protocols import CustomStep, EpochMetrics, Sampler
 from mtl_tutorial.recipes.mtcgan import VARIANTS, generator_for
 from mtl_tutorial.trainer import DivergenceError, Trainer
 from mtl_tutorial.utils import seed_everything
@@ -93,6 +94,9 @@ def test_every_variant_builds_and_runs_one_step():
         # the shipped model (build_model) fits the trained EMA generator
         assert generator_for(config).state_dict().keys() == gan.generator_ema.state_dict().keys()
         assert not gan.generator_ema.training
+        # the trainer dispatches on the model contract; the shipped generator is a Sampler
+        assert isinstance(gan, CustomStep) and isinstance(gan, EpochMetrics), name
+        assert isinstance(gan.generator_ema, Sampler), name
 
 
 # --- training ------------------------------------------------------------------------------
@@ -262,7 +266,7 @@ def test_evaluate_generator_with_a_given_judge():
 
 
 def test_missing_judge_gives_a_clear_error(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(pretrained, "available", lambda weights_dir=None: [])
+    monkeypatch.setattr(store, "available", lambda weights_dir=None: [])
     with pytest.raises(gan_eval.ClassifierMissingError, match="train mnist-classifier --ship"):
         gan_eval.load_classifier()
     assert main(["train", "mtcgan", "--device", "cpu", "--out", str(tmp_path)]) == 1  # runtime error

@@ -66,7 +66,7 @@ def toy(tmp_path, monkeypatch):
     weights.mkdir()
     monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))
     yield {"exp": exp, "calls": calls, "state": state, "weights": weights, "out": tmp_path / "runs"}
-    experiments._REGISTRY.pop(TOY)
+    experiments.unregister(TOY)
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str]:

@@ -8,6 +8,13 @@ import torch
 from mtl_tutorial.data import Shapes
 from mtl_tutorial.loaders import BatchLoader, Subset
 from mtl_tutorial.models.dense import DenseMultiTaskNet
+from mtl_tutorial.models.protocols import (
+    CustomStep,
+    EpochMetrics,
+    Penalized,
+    RepresentationModel,
+    SharedTrunk,
+)
 from mtl_tutorial.models.sharing import HardSharingNet, SoftSharingNet
 from mtl_tutorial.tasks import dense_regression, multilabel, segmentation
 from mtl_tutorial.trainer import DivergenceError, Trainer
@@ -123,8 +130,20 @@ class _TwoOptimiserModel(torch.nn.Module):
         return {"distance": float((self.a - self.b).abs().detach())}
 
 
+def test_the_trainer_dispatches_on_the_model_contract():
+    tasks = [segmentation("seg", 4)]
+    hard = HardSharingNet([SHAPES, COLOURS], in_channels=3, image_size=16)
+    soft = SoftSharingNet([SHAPES, COLOURS], in_channels=3, image_size=16)
+    assert isinstance(hard, SharedTrunk) and isinstance(hard, RepresentationModel)
+    assert isinstance(soft, Penalized) and not isinstance(hard, Penalized)
+    dense = DenseMultiTaskNet(tasks)
+    assert isinstance(dense, SharedTrunk) and not isinstance(dense, RepresentationModel)
+    assert not isinstance(dense, CustomStep) and not isinstance(dense, EpochMetrics)
+
+
 def test_custom_training_step_uses_the_same_loop():
     model = _TwoOptimiserModel()
+    assert isinstance(model, CustomStep) and isinstance(model, EpochMetrics)
     trainer = Trainer(model, [], cosine_epochs=3)
     assert set(trainer.optimizers) == {"a", "b"} and len(trainer.schedulers) == 2
     history = trainer.fit(BatchLoader(_tiny(8), 4), BatchLoader(_tiny(8), 4), epochs=3)

@@ -66,7 +66,7 @@ def toy_experiment():
         experiments.Experiment("toy-regression", "test", "a toy", build, train, evaluate, ("w0",))
     )
     yield exp
-    experiments._REGISTRY.pop(exp.name)
+    experiments.unregister(exp.name)
 
 
 def test_registry_unknown_name_suggests(toy_experiment):

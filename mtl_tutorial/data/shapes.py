@@ -26,6 +26,7 @@ the image-level labels always agree.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -148,6 +149,7 @@ class Shapes(Dataset):
 
     Items are ``(image (3, S, S) in [0, 1], targets)`` with targets ``seg`` (S, S) long,
     ``depth`` (1, S, S), ``shapes`` (3,), ``colours`` (3,), ``count``, ``front`` and ``box`` (4,).
+    Further keyword arguments (``size``, ``max_shapes``, ...) are :class:`ShapesConfig` fields.
 
     >>> ds = Shapes("train", n=4, seed=0, relatedness=0.5)
     >>> x, t = ds[0]
@@ -163,7 +165,7 @@ class Shapes(Dataset):
         n: int | None = None,
         seed: int = 0,
         relatedness: float = 1.0,
-        **config: int | float,
+        **config: Any,
     ):
         self.config = ShapesConfig(relatedness=relatedness, **config)
         check_split(split)

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TypedDict
 
 import torch
-from torch.utils.data import Dataset
 
 from .mnist import MNISTDigits
 from .multimnist import MultiFashion, MultiMNIST, MultiMNISTSeg
 from .shapes import Shapes
 
-__all__ = ["dataset_summary", "format_summary"]
+__all__ = ["SummaryRow", "dataset_summary", "format_summary"]
+
+
+class SummaryRow(TypedDict):
+    """One split of one dataset: its size and the shape and dtype of one item."""
+
+    dataset: str
+    split: str
+    size: int
+    image: str
+    targets: dict[str, str]
 
 
 def _describe(value: torch.Tensor) -> str:
@@ -20,15 +30,13 @@ def _describe(value: torch.Tensor) -> str:
     return f"{shape} {str(value.dtype).replace('torch.', '')}"
 
 
-def dataset_summary(
-    root: str | os.PathLike[str] | None = None, seed: int = 0
-) -> list[dict[str, object]]:
+def dataset_summary(root: str | os.PathLike[str] | None = None, seed: int = 0) -> list[SummaryRow]:
     """Build every dataset (from cache when possible) and describe each split.
 
     Each row has ``dataset``, ``split``, ``size``, ``image`` (shape and dtype of one item)
     and ``targets`` (task name -> shape and dtype of one item).
     """
-    factories: dict[str, Callable[[str], Dataset]] = {
+    factories: dict[str, Callable[[str], MNISTDigits | MultiMNIST | MultiMNISTSeg | Shapes]] = {
         "MNIST": lambda split: MNISTDigits(split, "mnist", root),
         "FashionMNIST": lambda split: MNISTDigits(split, "fashion_mnist", root),
         "MultiMNIST": lambda split: MultiMNIST(split, seed, root),
@@ -36,7 +44,7 @@ def dataset_summary(
         "MultiMNIST-Seg": lambda split: MultiMNISTSeg(split, seed, root),
         "Shapes": lambda split: Shapes(split, seed=seed),
     }
-    rows = []
+    rows: list[SummaryRow] = []
     for name, make in factories.items():
         for split in ("train", "test"):
             ds = make(split)
@@ -53,12 +61,12 @@ def dataset_summary(
     return rows
 
 
-def format_summary(rows: list[dict[str, object]]) -> str:
+def format_summary(rows: list[SummaryRow]) -> str:
     """Render :func:`dataset_summary` rows as a fixed-width text table."""
     header = f"{'dataset':<15} {'split':<6} {'size':>7}  {'image':<18} targets"
     lines = [header, "-" * len(header)]
     for r in rows:
-        targets = ", ".join(f"{k}: {v}" for k, v in r["targets"].items())  # type: ignore[union-attr]
+        targets = ", ".join(f"{k}: {v}" for k, v in r["targets"].items())
         lines.append(
             f"{r['dataset']:<15} {r['split']:<6} {r['size']:>7}  {r['image']:<18} {targets}"
         )

@@ -149,9 +149,9 @@ def check_images(
                 f"torch.nn.functional.pad(x, (0, {pw}, 0, {ph})) or crop to "
                 f"{h - h % multiple}x{w - w % multiple}."
             )
-    fix = _to_float_fix(x, "x", value_range)
-    if fix:
-        problems.append(fix)
+    float_fix = _to_float_fix(x, "x", value_range)
+    if float_fix:
+        problems.append(float_fix)
     if problems:
         raise ValueError(f"{head}, got {_got(x)}. " + " ".join(problems))
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -160,7 +160,12 @@ class SoftSharingNet(nn.Module):
         """Sum over task pairs and encoder parameters of the squared L2 distance."""
         total = torch.zeros((), device=next(self.parameters()).device)
         for a, b in itertools.combinations(self.columns.values(), 2):
-            for pa, pb in zip(a.encoder.parameters(), b.encoder.parameters(), strict=True):
+            pairs = zip(
+                a.get_submodule("encoder").parameters(),
+                b.get_submodule("encoder").parameters(),
+                strict=True,
+            )
+            for pa, pb in pairs:
                 total = total + ((pa - pb) ** 2).sum()
         return total
 
@@ -170,8 +175,9 @@ class SoftSharingNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         encoder = getattr(next(iter(self.columns.values())), "encoder", None)
-        if hasattr(encoder, "check_input"):  # the columns' own check would name the column
-            encoder.check_input(x, "SoftSharingNet")
+        check = getattr(encoder, "check_input", None)
+        if callable(check):  # the columns' own check would name the column, not this model
+            check(x, "SoftSharingNet")
         return {name: column(x)[name] for name, column in self.columns.items()}
 
 
@@ -208,7 +214,7 @@ class CrossStitchNet(nn.Module):
         self.stitches = nn.ModuleList([CrossStitchUnit(len(tasks), init_self) for _ in range(2)])
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        columns = list(self.columns.values())
+        columns = [cast(HardSharingNet, c) for c in self.columns.values()]
         columns[0].encoder.check_input(x, "CrossStitchNet")
         xs = [x] * len(columns)
         for s in range(3):

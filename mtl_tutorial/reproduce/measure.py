@@ -19,30 +19,33 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..loaders import BatchDataset
+from ..tasks import Task
 from ..utils import describe_device, progress
 
 __all__ = ["FAMILY_PROBES", "STEP_COSTS", "load_step_costs", "measure_families"]
 
 STEP_COSTS = Path(__file__).resolve().parent / "step_costs.json"
-Probe = tuple[nn.Module, list, object, int]  # model, tasks, dataset with .batch(index), batch size
+Probe = tuple[nn.Module, list[Task], BatchDataset, int]  # model, tasks, data, batch size
 
 
 def _sharing(key: str) -> Probe:
     from ..data import MultiMNIST, Shapes
+    from ..experiments import ch2_sharing as s
     from ..models.dense import DenseMultiTaskNet
     from ..models.seeds import Seed003Net, Seed004BoxNet
-    from ..recipes import sharing as s
+    from ..models.sharing import HardSharingNet
     from ..tasks import box_regression, classification
 
     if key == "multimnist":
-        return s.HardSharingNet([s.LEFT, s.RIGHT]), [s.LEFT, s.RIGHT], MultiMNIST("train"), 256
+        return HardSharingNet([s.LEFT, s.RIGHT]), [s.LEFT, s.RIGHT], MultiMNIST("train"), 256
     if key == "shapes-dense":
         tasks = [s.SEG, s.DEPTH]
         net = DenseMultiTaskNet(tasks, widths=s.DENSE_WIDTHS, norm=s.DENSE_NORM)
         return net, tasks, Shapes("train", n=256, seed=0, relatedness=0.5), 64
     if key == "shapes-nt":
         tasks = [s.SHAPES_T, s.COLOURS_T]
-        return s._small(tasks)(), tasks, Shapes("train", n=256, seed=0, relatedness=0.5), 64
+        return s.small_net(tasks)(), tasks, Shapes("train", n=256, seed=0, relatedness=0.5), 64
     if key == "shapes-seeds":
         tasks = [s.SHAPES_T, s.SEG]
         return Seed003Net(), tasks, Shapes("train", n=256, seed=0, relatedness=0.5), 64
@@ -51,24 +54,24 @@ def _sharing(key: str) -> Probe:
 
 
 def _genseg() -> Probe:
-    from ..recipes import genseg as g
+    from ..experiments import ch4_genseg as g
 
     tasks = [g.SEG, g.GEN, g.LEFT, g.RIGHT]
-    return g._net(["seg", "gen", "left", "right"])(), tasks, g.genseg_data("train", 512), 128
+    return g.genseg_net(["seg", "gen", "left", "right"])(), tasks, g.genseg_data("train", 512), 128
 
 
 def _gan() -> Probe:
     from ..data import MNISTDigits
+    from ..experiments import ch5_mtcgan as mtcgan
     from ..models.mtcgan import GAN
-    from ..recipes import mtcgan
 
     return GAN(mtcgan.VARIANTS["mtcgan"][1]), [], MNISTDigits("train"), mtcgan.GAN_BATCH_SIZE
 
 
 def _mnist() -> Probe:
     from ..data import MNISTDigits
+    from ..experiments import ch5_mtcgan as mtcgan
     from ..models.classifier import MNISTClassifier
-    from ..recipes import mtcgan
 
     return MNISTClassifier(), [mtcgan.DIGIT], MNISTDigits("train"), 128
 
@@ -92,7 +95,7 @@ def _time_steps(probe: Probe, batch_size: int, steps: int, device: torch.device)
 
     model, tasks, data, _ = probe
     trainer = Trainer(model, tasks, lr=1e-4, device=device)
-    batch = data.batch(torch.arange(batch_size))  # type: ignore[attr-defined]
+    batch = data.batch(torch.arange(batch_size))
     for _ in range(3):  # warm-up: allocator, autotuning, lazy initialisation
         trainer.step(batch)
     if device.type == "cuda":

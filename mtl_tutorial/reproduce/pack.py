@@ -203,12 +203,12 @@ def import_results(
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = _verified_members(index, Path(tmp))
         fresh = {name for name, seed in checkpoints if seed == ship_seed}
-        with pretrained._manifest_lock(target):
-            entries = pretrained._entries(target)
+        with pretrained.manifest_lock(target):
+            entries = pretrained.entries(target)
             for name in fresh:
                 if name in entries and "alias_of" not in entries[name]:
                     entries[name] = {"runs": []}
-            pretrained._write_manifest(entries, target)
+            pretrained.write_entries(entries, target)
         for row in sorted(index["runs"], key=lambda r: (r["experiment"], r["seed"])):
             key = (row["experiment"], row["seed"])
             if key in checkpoints and row["seed"] == ship_seed:

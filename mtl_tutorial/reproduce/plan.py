@@ -100,7 +100,7 @@ def steps_per_epoch(family: str) -> int:
 
 
 def _aliases() -> set[str]:
-    entries = pretrained._entries()
+    entries = pretrained.entries()
     return {name for name, entry in entries.items() if "alias_of" in entry}
 
 

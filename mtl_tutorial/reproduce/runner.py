@@ -54,7 +54,7 @@ def prepare_staging(plan: list[Job], staging: Path) -> None:
     """Fill ``staging`` with the shipped manifest minus the planned experiments, and the
     weight files of the unplanned dependencies (their results are read, not retrained)."""
     planned = {j.experiment for j in plan}
-    entries = pretrained._entries()
+    entries = pretrained.entries()
     kept = {
         k: v for k, v in entries.items() if k not in planned and v.get("alias_of") not in planned
     }
@@ -64,8 +64,8 @@ def prepare_staging(plan: list[Job], staging: Path) -> None:
         source = pretrained.weights_dir() / entry.get("file", "-")
         if source.is_file():
             shutil.copyfile(source, staging / source.name)
-    with pretrained._manifest_lock(staging):
-        pretrained._write_manifest(kept, staging)
+    with pretrained.manifest_lock(staging):
+        pretrained.write_entries(kept, staging)
 
 
 def _warm_data(plan: list[Job]) -> None:

@@ -1,15 +1,14 @@
-"""The experiment registry shared by every chapter.
+"""The experiment registry: what an experiment is, and how one is trained by name.
 
-A chapter describes each of its experiments with an :class:`Experiment` and calls
-:func:`register`. The command line (``train``, ``evaluate``, ``list``) and
-:func:`mtl_tutorial.pretrained.load` only talk to this registry, so adding an
-experiment never touches the CLI.
+A chapter module (:mod:`~mtl_tutorial.experiments.ch2_sharing`, ...) describes each of its
+experiments with an :class:`Experiment` and calls :func:`register`. The command line
+(``train``, ``evaluate``, ``list``) and :func:`mtl_tutorial.pretrained.load` only talk to
+this registry, so adding an experiment never touches the CLI.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,16 +18,23 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Experiment", "RunResult", "TrainConfig", "all_experiments", "get", "register", "run"]
+from .. import store
+from ..checkpoint import save_checkpoint
+from ..files import check_writable_dir
+from ..utils import describe_device, seed_everything
 
-#: Modules that register experiments when imported; each chapter appends its own.
-EXPERIMENT_MODULES: tuple[str, ...] = (
-    "mtl_tutorial.recipes.sharing",
-    "mtl_tutorial.recipes.weighting",
-    "mtl_tutorial.recipes.genseg",
-    "mtl_tutorial.recipes.mtcgan",
-)
-
+__all__ = [
+    "BUDGETS",
+    "MAX_SEED",
+    "Experiment",
+    "RunResult",
+    "TrainConfig",
+    "all_experiments",
+    "get",
+    "register",
+    "run",
+    "unregister",
+]
 
 MAX_SEED = 2**31 - 1  # seeds are also used as seed * 2 + 1 by the data streams
 BUDGETS = ("cpu", "gpu")
@@ -100,7 +106,6 @@ class Experiment:
 
 
 _REGISTRY: dict[str, Experiment] = {}
-_loaded = False
 
 
 def register(experiment: Experiment) -> Experiment:
@@ -111,23 +116,18 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
-def _load_modules() -> None:
-    global _loaded
-    if not _loaded:
-        for module in EXPERIMENT_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+def unregister(name: str) -> Experiment:
+    """Remove experiment ``name`` from the registry and return it (tests register toys)."""
+    return _REGISTRY.pop(name)
 
 
 def all_experiments() -> list[Experiment]:
     """Every registered experiment, sorted by chapter and name."""
-    _load_modules()
     return sorted(_REGISTRY.values(), key=lambda e: (e.chapter, e.name))
 
 
 def get(name: str) -> Experiment:
     """Return the experiment called ``name``; unknown names raise a ``KeyError`` with suggestions."""
-    _load_modules()
     if name not in _REGISTRY:
         # compare case-insensitively, with "_" as "-": MultiMNIST_Hard finds multimnist-hard
         def norm(text: str) -> str:
@@ -159,11 +159,6 @@ def run(name: str, config: TrainConfig | None = None) -> tuple[RunResult, Path]:
     checked before training starts. This is what ``python -m mtl_tutorial train`` and the
     notebooks' ``RETRAIN`` switch call.
     """
-    from . import pretrained
-    from .checkpoint import save_checkpoint
-    from .files import check_writable_dir
-    from .utils import describe_device, seed_everything
-
     exp = get(name)
     config = config or TrainConfig()
     if config.epochs is None and not config.quick:
@@ -171,7 +166,7 @@ def run(name: str, config: TrainConfig | None = None) -> tuple[RunResult, Path]:
     path = Path(config.out_dir) / exp.name / f"seed{config.seed}.pt"
     check_writable_dir(path.parent, "the run's checkpoint")
     if exp.requires:
-        pretrained.manifest()  # a damaged manifest fails now, not after training
+        store.manifest()  # a damaged manifest fails now, not after training
     seed_everything(config.seed)
     start = time.perf_counter()
     result = exp.train(config)

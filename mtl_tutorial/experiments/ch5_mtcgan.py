@@ -1,0 +1,214 @@
+"""Chapter 5 experiments: MT-CGAN, a GAN whose discriminator learns several tasks.
+
+* ``mnist-classifier``: the judge, a small CNN trained on MNIST train (normal Trainer,
+  cross-entropy). Its predictions and penultimate features give every generator metric
+  (:mod:`mtl_tutorial.gan_eval`); it must ship before any GAN can be evaluated.
+* ``dcgan``: unconditional baseline (D has only the real/fake head).
+* ``cgan``: conditional baseline, projection discriminator, no class head.
+* ``acgan``: AC-GAN, real/fake head + class head (Odena et al., 2017).
+* ``mtcgan``: seed 002 corrected: real/fake head + patch real/fake head + class head +
+  latent-recovery head on one shared trunk.
+* ``mtcgan-no-latent``, ``mtcgan-no-patch``: ablations of its two extra heads.
+
+All GANs share the data (MNIST train, labels used only by the conditional ones), the
+networks' widths, the optimiser (Adam, lr 2e-4, betas (0.5, 0.999), no schedule), the batch
+size, the number of epochs and the evaluation (10,000 samples of the EMA generator, balanced
+over the classes, against the 10,000 MNIST test images). Each run writes, under
+``<out_dir>/<name>/``: ``seed<S>.pt`` (the EMA generator, via :func:`experiments.run`),
+``seed<S>_full.pt`` (G, D and EMA G after every epoch), ``seed<S>_history.json`` and
+``samples/epoch_XX.png`` (one row per class, fixed noise).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import gan_eval
+from ..checkpoint import save_checkpoint
+from ..data import MNISTDigits
+from ..loaders import BatchLoader
+from ..models.classifier import MNISTClassifier
+from ..models.mtcgan import GAN, GANConfig, Generator
+from ..tasks import classification
+from ..trainer import Trainer
+from .common import Setup, quick_data, register_standard, run_epochs
+from .registry import Experiment, RunResult, TrainConfig, register
+
+__all__ = [
+    "CHAPTER",
+    "DIGIT",
+    "GAN_BATCH_SIZE",
+    "GAN_EPOCHS",
+    "GAN_GPU_EPOCHS",
+    "GAN_LR",
+    "MNIST",
+    "MONITOR_SAMPLES",
+    "QUICK_BATCHES",
+    "QUICK_ITEMS",
+    "VARIANTS",
+    "generator_for",
+]
+
+CHAPTER = "5-mtcgan"
+
+# --- the judge --------------------------------------------------------------------------
+DIGIT = classification("digit")
+MNIST = Setup(
+    "mnist",
+    lambda: MNISTDigits("train"),
+    lambda: MNISTDigits("test"),
+    epochs=3,
+    batch_size=128,
+    lr=1e-3,
+)
+register_standard(
+    "mnist-classifier",  # gan_eval.CLASSIFIER: the name the generator metrics load
+    "the judge: small MNIST CNN whose features give classifier FID, precision, recall",
+    MNIST,
+    [DIGIT],
+    MNISTClassifier,
+    chapter=CHAPTER,
+)
+
+# --- the GANs ---------------------------------------------------------------------------
+GAN_EPOCHS = 6
+# The gpu budget (``reproduce --budget gpu``): at 6 epochs every monitor FID was still
+# falling by 6-10% an epoch (dev-notes/gpu.md).
+GAN_GPU_EPOCHS = 15
+GAN_BATCH_SIZE = 64
+GAN_LR = 2e-4
+QUICK_ITEMS, QUICK_BATCHES = 256, 4  # --quick: smaller than the standard quick mode
+MONITOR_SAMPLES = 2000  # per-epoch label accuracy / FID on this many EMA samples
+
+VARIANTS: dict[str, tuple[str, GANConfig]] = {
+    "dcgan": ("unconditional DCGAN baseline (real/fake head only)", GANConfig(conditional=False)),
+    "cgan": (
+        "conditional GAN baseline: projection discriminator, no class head",
+        GANConfig(projection=True),
+    ),
+    "acgan": ("AC-GAN baseline: real/fake head + class head", GANConfig(cls_head=True)),
+    "mtcgan": (
+        "seed 002 corrected: shared D trunk, real/fake + patch + class + latent heads",
+        GANConfig(cls_head=True, patch_head=True, latent_head=True),
+    ),
+    "mtcgan-no-latent": (
+        "MT-CGAN ablation: without the latent-recovery head",
+        GANConfig(cls_head=True, patch_head=True),
+    ),
+    "mtcgan-no-patch": (
+        "MT-CGAN ablation: without the patch real/fake head",
+        GANConfig(cls_head=True, latent_head=True),
+    ),
+}
+
+
+def generator_for(config: GANConfig) -> Generator:
+    """An untrained generator with the architecture that ``config``'s runs ship."""
+    return Generator(config.z_dim, config.num_classes if config.conditional else None, config.width)
+
+
+def _monitor(device: torch.device) -> Callable[[Generator], dict[str, float]]:
+    """Per-epoch label accuracy and classifier FID of the EMA generator (2,000 samples)."""
+    classifier = gan_eval.load_classifier(device)
+    real = gan_eval.real_test_features(device)
+
+    def monitor(generator: Generator) -> dict[str, float]:
+        images, labels = gan_eval.generate(generator, MONITOR_SAMPLES, seed=0)
+        features = gan_eval.classifier_features(classifier, images)
+        out = {"monitor_fid_2k": gan_eval.frechet_distance(features, real)}
+        if generator.num_classes is not None:
+            out["monitor_label_accuracy"] = gan_eval.label_accuracy(classifier, images, labels)
+        return out
+
+    return monitor
+
+
+def _gan_metrics(conditional: bool) -> tuple[str, ...]:
+    return (("label_accuracy",) if conditional else ()) + (
+        "classifier_fid",
+        "precision",
+        "recall",
+        "classifier_fid_floor",
+    )
+
+
+def _evaluate(model: nn.Module, device: torch.device) -> dict[str, float]:
+    if not isinstance(model, Generator):
+        raise TypeError(f"a GAN experiment evaluates its Generator, got {type(model).__name__}")
+    return gan_eval.evaluate_generator(model, device)
+
+
+def _register_gan(name: str, description: str, config: GANConfig) -> None:
+    def build() -> nn.Module:
+        return generator_for(config)
+
+    def train(cfg: TrainConfig) -> RunResult:
+        n_epochs = run_epochs(cfg, GAN_EPOCHS)
+        if not cfg.quick:
+            gan_eval.load_classifier("cpu")  # fail before training, not after it
+        data, _, max_batches = quick_data(
+            cfg, MNISTDigits("train"), train_items=QUICK_ITEMS, batches=QUICK_BATCHES
+        )
+        run_dir = Path(cfg.out_dir) / name
+        gan = GAN(config)
+        gan.sample_dir = run_dir / "samples"
+        if not cfg.quick:
+            gan.monitor = _monitor(cfg.device)
+        trainer = Trainer(gan, [], lr=GAN_LR, device=cfg.device)
+        loader = BatchLoader(data, GAN_BATCH_SIZE, shuffle=True, seed=cfg.seed, drop_last=True)
+        settings = {
+            "gan": gan.describe(),
+            "epochs": n_epochs,
+            "batch_size": GAN_BATCH_SIZE,
+            "lr": GAN_LR,
+            "optimizer": "adam",
+            "schedule": "constant",
+        }
+        full_path = run_dir / f"seed{cfg.seed}_full.pt"
+        for _ in range(n_epochs):  # one epoch at a time: save G, D and EMA G after each
+            trainer.fit(loader, loader, 1, max_batches)
+            meta = {
+                "experiment": name,
+                "seed": cfg.seed,
+                "epoch": len(trainer.history),
+                "quick": cfg.quick,
+                "config": settings,
+                "history": trainer.history,
+            }
+            save_checkpoint(full_path, gan, meta)
+            (run_dir / f"seed{cfg.seed}_history.json").write_text(
+                json.dumps(trainer.history, indent=1) + "\n"
+            )
+        generator = gan.generator_ema.cpu().eval()
+        metrics = None  # a full run is evaluated by experiments.run, after its checkpoint is saved
+        if cfg.quick:  # a smoke test: no judge needed, report the last epoch's training stats
+            last = trainer.history[-1]
+            metrics = {
+                k: v for k, v in last.items() if k.startswith("train_") and k != "train_time_s"
+            }
+        extra = {"config": settings, "full_checkpoint": str(full_path)}
+        return RunResult(generator, metrics, trainer.history, n_epochs, extra=extra)
+
+    register(
+        Experiment(
+            name,
+            CHAPTER,
+            description,
+            build,
+            train,
+            _evaluate,
+            _gan_metrics(config.conditional),
+            GAN_EPOCHS,
+            gpu_epochs=GAN_GPU_EPOCHS,
+            requires=(gan_eval.CLASSIFIER,),
+        )
+    )
+
+
+for _name, (_description, _config) in VARIANTS.items():
+    _register_gan(_name, _description, _config)

@@ -1,0 +1,16 @@
+"""Tables, numbers and verdicts for the book, read from the shipped manifest and checkpoints.
+
+* :mod:`~mtl_tutorial.report.results`: the recorded results of an experiment (its seeds,
+  per-seed metrics and Δm, the shipped run, its history);
+* :mod:`~mtl_tutorial.report.verdicts`: the two-standard-error rule and the verdicts built on it;
+* :mod:`~mtl_tutorial.report.tables`: Markdown tables and sentences for the notebooks.
+
+The notebooks read every result through these functions, never through the manifest's JSON.
+"""
+
+from . import results, tables, verdicts
+from .results import *  # noqa: F403 - the package's API is its three modules' public names
+from .tables import *  # noqa: F403
+from .verdicts import *  # noqa: F403
+
+__all__ = sorted([*results.__all__, *tables.__all__, *verdicts.__all__])
