@@ -3,14 +3,17 @@
 * :mod:`~mtl_tutorial.report.results`: the recorded results of an experiment (its seeds,
   per-seed metrics and Δm, the shipped run, its history);
 * :mod:`~mtl_tutorial.report.verdicts`: the two-standard-error rule and the verdicts built on it;
-* :mod:`~mtl_tutorial.report.tables`: Markdown tables and sentences for the notebooks.
+* :mod:`~mtl_tutorial.report.tables`: Markdown tables and sentences for the notebooks;
+* :mod:`~mtl_tutorial.report.paired`: paired t intervals over matched seeds and Holm's
+  correction over a family of comparisons.
 
 The notebooks read every result through these functions, never through the manifest's JSON.
 """
 
-from . import results, tables, verdicts
+from . import paired, results, tables, verdicts
+from .paired import *  # noqa: F403
 from .results import *  # noqa: F403 - the package's API is its three modules' public names
 from .tables import *  # noqa: F403
 from .verdicts import *  # noqa: F403
 
-__all__ = sorted([*results.__all__, *tables.__all__, *verdicts.__all__])
+__all__ = sorted([*paired.__all__, *results.__all__, *tables.__all__, *verdicts.__all__])
