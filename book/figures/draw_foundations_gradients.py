@@ -13,56 +13,26 @@ file:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import diagram  # noqa: E402  (book/figures/diagram.py)
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 OUT = Path(__file__).with_name("foundations_gradients.png")
 FONT = 11  # points at the column's width
 
-SHARED = ("#1f4e79", "#dbe8f6")
+SHARED = diagram.SHARED
+
+box = functools.partial(diagram.box, size=FONT, lw=1.6, centred=True)  # (x, y) is the centre
+arrow = functools.partial(diagram.arrow, scale=14, lw=1.5, shrink=2)
 TASK1 = ("#b35900", "#fdebd3")
 TASK2 = ("#2e7d32", "#e3f2e1")
 PLAIN = ("#333333", "#f2f2f2")
 BACK = "#c62828"
-
-
-def box(ax, x, y, w, h, text, colours):
-    """A rounded box centred at (x, y) with centred text."""
-    edge, fill = colours
-    ax.add_patch(
-        FancyBboxPatch(
-            (x - w / 2, y - h / 2),
-            w,
-            h,
-            boxstyle="round,pad=0.02,rounding_size=0.08",
-            ec=edge,
-            fc=fill,
-            lw=1.6,
-        )
-    )
-    ax.text(x, y, text, ha="center", va="center", fontsize=FONT, color="black")
-
-
-def arrow(ax, start, end, colour="#333333", dashed=False, rad=0.0):
-    ax.add_patch(
-        FancyArrowPatch(
-            start,
-            end,
-            arrowstyle="-|>",
-            mutation_scale=14,
-            lw=1.5,
-            color=colour,
-            linestyle=(0, (4, 3)) if dashed else "-",
-            connectionstyle=f"arc3,rad={rad}",
-            shrinkA=2,
-            shrinkB=2,
-        )
-    )
 
 
 def main() -> None:
@@ -92,14 +62,14 @@ def main() -> None:
     arrow(ax, (7.6, 1.25), (8.5, 2.05))
 
     # backward pass: each head gets its own gradient, the trunk gets their sum
-    arrow(ax, (7.0, 4.35), (5.6, 4.35), BACK, dashed=True, rad=0.25)
+    arrow(ax, (7.0, 4.35), (5.6, 4.35), BACK, linestyle=(0, (4, 3)), rad=0.25)
     ax.text(
         6.3, 4.85, "$\\lambda_1 \\nabla \\mathcal{L}_1$", color=BACK, fontsize=FONT, ha="center"
     )
-    arrow(ax, (7.0, 0.65), (5.6, 0.65), BACK, dashed=True, rad=-0.25)
+    arrow(ax, (7.0, 0.65), (5.6, 0.65), BACK, linestyle=(0, (4, 3)), rad=-0.25)
     ax.text(6.3, 0.0, "$\\lambda_2 \\nabla \\mathcal{L}_2$", color=BACK, fontsize=FONT, ha="center")
-    arrow(ax, (4.4, 4.2), (3.2, 3.1), BACK, dashed=True, rad=0.2)
-    arrow(ax, (4.4, 0.8), (3.2, 1.9), BACK, dashed=True, rad=-0.2)
+    arrow(ax, (4.4, 4.2), (3.2, 3.1), BACK, linestyle=(0, (4, 3)), rad=0.2)
+    arrow(ax, (4.4, 0.8), (3.2, 1.9), BACK, linestyle=(0, (4, 3)), rad=-0.2)
     ax.text(2.85, 4.55, "trunk gradient:", color=BACK, fontsize=FONT, ha="center")
     ax.text(
         2.85,

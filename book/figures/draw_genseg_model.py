@@ -12,13 +12,14 @@ next to this file:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import diagram  # noqa: E402  (book/figures/diagram.py)
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from mtl_tutorial.experiments.ch4_genseg import LATENT_DIM, WIDTHS  # noqa: E402
 
@@ -26,35 +27,14 @@ OUT = Path(__file__).with_name("genseg_model.png")
 FONT = 10  # points; the figure is drawn at the column's width, so this is the printed size
 
 # one colour per part of the network: (edge, fill)
-SHARED = ("#1f4e79", "#dbe8f6")
-SEG = ("#2e7d32", "#e3f2e1")
-GEN = ("#b35900", "#fdebd3")
-CLS = ("#6a1b9a", "#efe2f5")
-PLAIN = ("#333333", "#ffffff")
+SHARED, SEG, GEN, CLS, PLAIN = (
+    diagram.SHARED, diagram.GREEN, diagram.ORANGE, diagram.PURPLE, diagram.PLAIN
+)
 
-
-def box(ax, x, y, w, h, text, colours, size=FONT, weight="normal"):
-    """A rounded box with centred text; returns its (x, y, w, h)."""
-    edge, fill = colours
-    ax.add_patch(
-        FancyBboxPatch(
-            (x, y), w, h, boxstyle="round,pad=0.25", linewidth=1.3, edgecolor=edge,
-            facecolor=fill,
-        )
-    )
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size,
-            weight=weight, linespacing=1.25)
-    return x, y, w, h
-
-
-def arrow(ax, start, end, colour="#333333", dashed=False, rad=0.0):
-    ax.add_patch(
-        FancyArrowPatch(
-            start, end, arrowstyle="-|>", mutation_scale=12, linewidth=1.4, color=colour,
-            linestyle=(0, (4, 2.5)) if dashed else "-", connectionstyle=f"arc3,rad={rad}",
-            shrinkA=1, shrinkB=1,
-        )
-    )
+box = functools.partial(
+    diagram.box, size=FONT, boxstyle="round,pad=0.25", linespacing=1.25
+)
+arrow = functools.partial(diagram.arrow, lw=1.4, shrink=1)
 
 
 def right(b, dy=0.0):
@@ -92,8 +72,8 @@ def main() -> None:
     seg_loss = box(ax, 52, 42, 17, 7.5, "$\\mathcal{L}_{\\mathrm{seg}}$: cross-\nentropy per pixel",
                    PLAIN)
     arrow(ax, right(f3, 1.5), (seg[0] + 2.5, seg[1] - 0.35), colour=SEG[0])
-    arrow(ax, right(f2), left(seg, -1.5), colour=SEG[0], dashed=True)
-    arrow(ax, right(f1), left(seg, 1.8), colour=SEG[0], dashed=True)
+    arrow(ax, right(f2), left(seg, -1.5), colour=SEG[0], linestyle=diagram.DASHED)
+    arrow(ax, right(f1), left(seg, 1.8), colour=SEG[0], linestyle=diagram.DASHED)
     arrow(ax, right(seg), left(seg_loss))
     ax.text(40, 39.6, "dashed: skip connections", ha="center", fontsize=FONT, color=SEG[0],
             style="italic")
@@ -109,10 +89,10 @@ def main() -> None:
                    PLAIN)
     arrow(ax, right(f3, 2.0), left(q, -1.5), colour=GEN[0])
     arrow(ax, right(q), left(dec), colour=GEN[0])
-    arrow(ax, (60.5, prior[1] - 0.35), (60.5, dec[1] + dec[3] + 0.35), colour=GEN[0], dashed=True)
+    arrow(ax, (60.5, prior[1] - 0.35), (60.5, dec[1] + dec[3] + 0.35), colour=GEN[0], linestyle=diagram.DASHED)
     arrow(ax, (60.5, dec[1] - 0.35), (60.5, gen_loss[1] + gen_loss[3] + 0.35))
     arrow(ax, (q[0] + 0.75 * q[2], q[1] - 0.35), left(gen_loss, -1.0), colour=GEN[0],
-          dashed=True, rad=0.25)
+          linestyle=diagram.DASHED, rad=0.25)
     ax.text(37, 19.6, "$\\mu$, $\\log\\sigma^2$ → KL", ha="center", fontsize=FONT,
             color=GEN[0], style="italic")
 

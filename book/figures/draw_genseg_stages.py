@@ -11,13 +11,15 @@ the fine-tuning factor, so the figure cannot disagree with the experiments. The 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import diagram  # noqa: E402  (book/figures/diagram.py)
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from mtl_tutorial.experiments.ch4_genseg import EPOCHS, FINETUNE_LR_FACTOR  # noqa: E402
 from mtl_tutorial.schedules import split_epochs  # noqa: E402
@@ -25,31 +27,13 @@ from mtl_tutorial.schedules import split_epochs  # noqa: E402
 OUT = Path(__file__).with_name("genseg_stages.png")
 FONT = 10
 
-SHARED = ("#1f4e79", "#dbe8f6")
-SEG = ("#2e7d32", "#e3f2e1")
-GEN = ("#b35900", "#fdebd3")
+SHARED, SEG, GEN = diagram.SHARED, diagram.GREEN, diagram.ORANGE
+
+box = functools.partial(
+    diagram.box, size=FONT, boxstyle="round,pad=0.25", lw=1.6, linespacing=1.2
+)
+arrow = functools.partial(diagram.arrow, lw=1.4, shrink=1)
 FROZEN = ("#777777", "#e6e6e6")
-
-
-def box(ax, x, y, w, h, text, colours, dashed=False, hatch=None):
-    edge, fill = colours
-    ax.add_patch(
-        FancyBboxPatch(
-            (x, y), w, h, boxstyle="round,pad=0.25", linewidth=1.6, edgecolor=edge,
-            facecolor=fill, linestyle=(0, (4, 2.5)) if dashed else "-", hatch=hatch,
-        )
-    )
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=FONT,
-            linespacing=1.2, bbox={"facecolor": fill, "edgecolor": "none", "pad": 0.5}
-            if hatch else None)
-    return x, y, w, h
-
-
-def arrow(ax, start, end, colour="#333333", lw=1.4, scale=12):
-    ax.add_patch(
-        FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=scale, linewidth=lw,
-                        color=colour, shrinkA=1, shrinkB=1)
-    )
 
 
 def network(ax, x0, encoder, seg, gen):

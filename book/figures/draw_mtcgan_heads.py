@@ -13,14 +13,15 @@ this file:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import diagram  # noqa: E402  (book/figures/diagram.py)
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from mtl_tutorial.experiments.ch5_mtcgan import VARIANTS  # noqa: E402
 from mtl_tutorial.models.mtcgan import GAN  # noqa: E402
@@ -28,24 +29,11 @@ from mtl_tutorial.models.mtcgan import GAN  # noqa: E402
 OUT = Path(__file__).with_name("mtcgan_heads.png")
 FONT = 10  # points; the figure is drawn at the column's width, so this is the printed size
 
-TRUNK = ("#1f4e79", "#dbe8f6")  # (edge, fill)
-ADV = ("#b71c1c", "#fde0dc")
-CLS = ("#6a1b9a", "#efe2f5")
-LAT = ("#2e7d32", "#e3f2e1")
-PLAIN = ("#333333", "#ffffff")
+TRUNK, CLS, LAT, PLAIN = diagram.SHARED, diagram.PURPLE, diagram.GREEN, diagram.PLAIN
+ADV = ("#b71c1c", "#fde0dc")  # (edge, fill)
 
-
-def box(ax, x, y, w, h, text, colours, size=FONT, weight="normal"):
-    edge, fill = colours
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                linewidth=1.3, edgecolor=edge, facecolor=fill))
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size,
-            weight=weight, linespacing=1.2)
-
-
-def arrow(ax, start, end, colour="#333333"):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
-                                 linewidth=1.3, color=colour, shrinkA=0, shrinkB=0))
+box = functools.partial(diagram.box, size=FONT, linespacing=1.2)
+arrow = diagram.arrow
 
 
 def shapes() -> dict[str, tuple[int, ...]]:

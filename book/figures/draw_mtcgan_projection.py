@@ -11,14 +11,15 @@ label is at least 10 pt. Run it from anywhere; it writes the PNG next to this fi
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import diagram  # noqa: E402  (book/figures/diagram.py)
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 from mtl_tutorial.experiments.ch5_mtcgan import VARIANTS  # noqa: E402
 from mtl_tutorial.models.mtcgan import GAN  # noqa: E402
@@ -26,23 +27,11 @@ from mtl_tutorial.models.mtcgan import GAN  # noqa: E402
 OUT = Path(__file__).with_name("mtcgan_projection.png")
 FONT = 10  # points, at the column's width
 
-TRUNK = ("#1f4e79", "#dbe8f6")  # (edge, fill)
-ADV = ("#b71c1c", "#fde0dc")
-LABEL = ("#b35900", "#fdebd3")
-PLAIN = ("#333333", "#ffffff")
+TRUNK, LABEL, PLAIN = diagram.SHARED, diagram.ORANGE, diagram.PLAIN
+ADV = ("#b71c1c", "#fde0dc")  # (edge, fill)
 
-
-def box(ax, x, y, w, h, text, colours, size=FONT):
-    edge, fill = colours
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                linewidth=1.3, edgecolor=edge, facecolor=fill))
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size,
-            linespacing=1.2)
-
-
-def arrow(ax, start, end, colour="#333333"):
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12,
-                                 linewidth=1.3, color=colour, shrinkA=0, shrinkB=0))
+box = functools.partial(diagram.box, size=FONT, linespacing=1.2)
+arrow = diagram.arrow
 
 
 def embedding_shape() -> tuple[int, ...]:

@@ -17,46 +17,29 @@ Run it from anywhere; it writes the PNGs next to this file:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import diagram  # noqa: E402  (book/figures/diagram.py)
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 HERE = Path(__file__).parent
 
 # (edge, fill) per part of the network
-SHARED = ("#1f4e79", "#dbe8f6")
-TASK_A = ("#b35900", "#fdebd3")
-TASK_B = ("#2e7d32", "#e3f2e1")
-STITCH = ("#6a1b9a", "#efe2f5")
+SHARED, TASK_A, TASK_B, STITCH = diagram.SHARED, diagram.ORANGE, diagram.GREEN, diagram.PURPLE
+
 INPUT = ("#555555", "#ececec")
 FONT = 11  # points; the figures are 7 in wide, shown at about the column width
+
+box = functools.partial(diagram.box, size=FONT, lw=1.4, boxstyle="round,pad=0.04")
+arrow = functools.partial(diagram.arrow, shrink=2)
 
 STAGES = ["conv 1", "conv 2", "fc"]
 X_IN, X0, DX, W, H = 0.2, 1.75, 1.45, 1.05, 0.62  # input x, first stage x, stage step, box size
 X_HEAD = X0 + 3 * DX + 0.1
-
-
-def box(ax, x, y, w, h, text, colours, size=FONT, weight="normal"):
-    edge, fill = colours
-    ax.add_patch(
-        FancyBboxPatch(
-            (x, y), w, h, boxstyle="round,pad=0.04", linewidth=1.4, edgecolor=edge, facecolor=fill
-        )
-    )
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size, weight=weight)
-
-
-def arrow(ax, start, end, colour="#333333", style="-|>", lw=1.3, ls="-", rad=0.0):
-    ax.add_patch(
-        FancyArrowPatch(
-            start, end, arrowstyle=style, mutation_scale=12, color=colour, lw=lw, linestyle=ls,
-            connectionstyle=f"arc3,rad={rad}", shrinkA=2, shrinkB=2,
-        )
-    )
 
 
 def new_axes(height: float = 3.2):
@@ -123,7 +106,7 @@ def draw_soft() -> Path:
     y_a, y_b = 2.3, 0.5
     xs, _ = two_columns(ax, y_a, y_b, (y_a + y_b) / 2)
     for x in xs:  # the penalty ties each pair of corresponding layers
-        arrow(ax, (x + W / 2, y_b + H), (x + W / 2, y_a), colour=SHARED[0], style="<|-|>", ls="--")
+        arrow(ax, (x + W / 2, y_b + H), (x + W / 2, y_a), colour=SHARED[0], style="<|-|>", linestyle="--")
     ax.text(xs[1] + W / 2, y_b - 0.3, r"dashed: penalty $\lambda\,\|\theta^{A}_l-\theta^{B}_l\|^2$ pulls layer $l$ of A and B together",
             ha="center", va="center", fontsize=FONT, color=SHARED[0])
     path = HERE / "sharing_soft.png"
