@@ -51,12 +51,15 @@ Experiments
 * ``experiments``: the registry and every chapter's experiments, by name [2-5]
 * ``recipes``: the older per-chapter import path of the experiments, kept working [2-5]
 * ``pretrained``: ``load(NAME)`` a trained model, or retrain it (``load_or_train``) [2-5]
+* ``labs``: the checks of the lab notebooks (student code against the package's) [labs]
 
 Tools
 
 * ``doctor``: ``python -m mtl_tutorial doctor`` checks a setup and prints fixes [intro]
 * ``reproduce``: ``python -m mtl_tutorial reproduce`` retrains every shipped weight [intro]
-* ``cli``: ``python -m mtl_tutorial {list,train,evaluate,sample,data,doctor,reproduce}``
+* ``classroom``: ``python -m mtl_tutorial classroom`` builds the student labs, their grader
+  and the student edition of the book [instructor guide]
+* ``cli``: ``python -m mtl_tutorial {list,train,evaluate,sample,data,doctor,reproduce,classroom}``
 """
 
 __version__ = "0.1.0"

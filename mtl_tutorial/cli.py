@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from . import doctor, experiments, pretrained, reproduce
+from . import classroom, doctor, experiments, pretrained, reproduce
 from .errors import UsageError
 from .files import check_writable_dir
 from .models.protocols import Sampler
@@ -271,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_data_summary)
     doctor.add_parser(sub)
     reproduce.add_parser(sub)
+    classroom.add_parser(sub)
     return parser
 
 

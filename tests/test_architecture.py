@@ -25,8 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("weighting",),
     ("trainer", "schedules"),
     ("gan_eval", "report", "viz", "bench_weighting"),
-    ("experiments", "recipes", "pretrained"),
-    ("doctor", "reproduce", "cli", "__main__"),
+    ("experiments", "recipes", "pretrained", "labs"),
+    ("doctor", "reproduce", "classroom", "cli", "__main__"),
 )
 
 
