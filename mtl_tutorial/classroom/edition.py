@@ -32,11 +32,24 @@ def _yaml() -> Any:
     return yaml
 
 
-def edition_config(config: dict[str, Any], edition: str, cache: Path) -> dict[str, Any]:
-    """``_config.yml`` of ``edition``: the student one hides solutions and says so in its title."""
+def edition_config(
+    config: dict[str, Any], edition: str, cache: Path, root: Path | None = None
+) -> dict[str, Any]:
+    """``_config.yml`` of ``edition``: the student one hides solutions and says so in its title.
+
+    The derived file lives elsewhere than ``root``'s own, so the paths in it that
+    jupyter-book reads relative to the config file (local extensions, bibliographies)
+    become absolute paths under ``root``.
+    """
     if edition not in EDITIONS:
         raise UsageError(f"unknown edition {edition!r}; choose from {EDITIONS}")
     out = dict(config)
+    if root is not None:
+        out["bibtex_bibfiles"] = [str(root / f) for f in config.get("bibtex_bibfiles", [])]
+        sphinx = dict(out.get("sphinx", {}))
+        local = sphinx.get("local_extensions") or {}
+        sphinx["local_extensions"] = {k: str(root / v) for k, v in local.items()}
+        out["sphinx"] = sphinx
     if edition == "student":
         out["title"] = f"{config.get('title', 'Book')} (student edition)"
         sphinx = dict(out.get("sphinx", {}))
@@ -92,7 +105,9 @@ def build_edition(root: Path, edition: str, out: Path | None = None, strict: boo
     if edition != "instructor":
         spec = target / "edition"
         spec.mkdir(parents=True, exist_ok=True)
-        config = edition_config(yaml.safe_load(config_file.read_text(encoding="utf-8")), edition, cache)
+        config = edition_config(
+            yaml.safe_load(config_file.read_text(encoding="utf-8")), edition, cache, root
+        )
         toc = edition_toc(yaml.safe_load(toc_file.read_text(encoding="utf-8")), edition)
         (spec / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         (spec / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
