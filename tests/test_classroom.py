@@ -118,6 +118,8 @@ def test_lab_source_structure(lab):
             messages.append(m.group(1))
             assert "assert checks.check_" in s
     assert len(set(messages)) == len(messages), f"{lab.name}: two tasks share a failure message"
+    roles = [s[:60] for s in text if re.search(r"\{(doc|ref|term|cite:p)\}`", s)]
+    assert roles == [], f"{lab.name}: MyST roles do not render in Jupyter: {roles}"
 
 
 def test_task_messages_reads_otter_metadata(tmp_path):

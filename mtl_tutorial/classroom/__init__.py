@@ -26,9 +26,9 @@ README = """# Classroom kit
 * `grader/<lab>/`: for the teacher. `<lab>.ipynb` is the solution notebook;
   `<lab>-autograder_*.zip` grades a submission:
 
-      otter run -a grader/<lab>/<lab>-autograder_*.zip submission.ipynb
+      mkdir -p results && otter run -a grader/<lab>/<lab>-autograder_*.zip -o results submission.ipynb
 
-  (writes `results.json` with the score of every task), or upload the zip to Gradescope.
+  (writes `results/results.json` with the score of every task), or upload the zip to Gradescope.
 
 Built by `python -m mtl_tutorial classroom` from the lab sources in `notebooks/labs/`.
 """

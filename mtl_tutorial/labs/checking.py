@@ -3,7 +3,7 @@
 A lab check calls the student's function on random inputs, compares the result with the
 package's reference and raises :class:`LabCheckError` (an ``AssertionError``, so the
 grader counts it as a failed test) whose message says what was expected, what came back
-and where to look. A check that passes prints one line and returns ``True``.
+and where to look. A check that passes is silent and returns ``True``.
 
 >>> expect_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]), "w")
 >>> expect_close(torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0]), "w", hint="See Task 1.")
