@@ -9,7 +9,7 @@ and where to look. A check that passes is silent and returns ``True``.
 >>> expect_close(torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0]), "w", hint="See Task 1.")
 Traceback (most recent call last):
 ...
-mtl_tutorial.labs.checking.LabCheckError: w: differs from the reference by up to 0.5 ...
+mtl_tutorial.labs.checking.LabCheckError: w: differs from the reference by up to 0.5 (got [1, 2.5], expected [1, 2]). See Task 1.
 """
 
 from __future__ import annotations
