@@ -127,3 +127,22 @@ def test_task_messages_reads_otter_metadata(tmp_path):
     path = tmp_path / "lab.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
     assert task_messages(path) == {"task1": ["m1"]}
+
+
+def _notebook(path, cells):
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+
+
+def test_leaked_solutions_finds_a_solution_left_in_an_answer_cell(tmp_path):
+    from mtl_tutorial.classroom import Lab, leaked_solutions
+
+    source = tmp_path / "lab9_demo.ipynb"
+    body = "def f(x):\n    # BEGIN SOLUTION\n    return torch.softmax(x, dim=0)\n    # END SOLUTION\n"
+    _notebook(source, [{"cell_type": "code", "source": body, "metadata": {}}])
+    lab = Lab(source, tmp_path / "out")
+    lab.student.parent.mkdir(parents=True)
+    answer = {"cell_type": "code", "metadata": {"tags": ["otter_answer_cell"]}}
+    _notebook(lab.student, [dict(answer, source="def f(x):\n    ...\n")])
+    assert leaked_solutions(lab) == []
+    _notebook(lab.student, [dict(answer, source="def f(x):\n    return torch.softmax(x, dim=0)\n")])
+    assert leaked_solutions(lab) == ["return torch.softmax(x, dim=0)"]

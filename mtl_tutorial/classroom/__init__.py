@@ -10,14 +10,15 @@ See ``dev-notes/classroom.md`` for why Otter and how a teacher grades.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from pathlib import Path
 
 from .edition import EDITIONS, build_edition
-from .labs import Lab, assign_lab, find_labs, task_messages, try_student_notebook
+from .labs import Lab, assign_lab, find_labs, solution_lines, task_messages, try_student_notebook
 
-__all__ = ["add_parser", "build_classroom", "build_edition", "verify_student"]
+__all__ = ["add_parser", "build_classroom", "build_edition", "leaked_solutions", "verify_student"]
 
 README = """# Classroom kit
 
@@ -55,13 +56,28 @@ def build_classroom(
     return labs
 
 
+def leaked_solutions(lab: Lab) -> list[str]:
+    """Solution lines of ``lab``'s source that its student notebook's answer cells still hold."""
+    cells = json.loads(lab.student.read_text(encoding="utf-8"))["cells"]
+    answers = "\n".join(  # the cells the student fills in: only the skeleton may be there
+        "".join(c["source"])
+        for c in cells
+        if "otter_answer_cell" in c.get("metadata", {}).get("tags", [])
+    )
+    answer_lines = {line.strip() for line in answers.splitlines()}
+    return [line for line in solution_lines(lab.source) if line in answer_lines]
+
+
 def verify_student(lab: Lab) -> list[str]:
     """Run the student notebook of ``lab`` as handed out; return every problem found.
 
-    Its setup cells must run without error and every check must fail, printing its task's
-    failure message (so the checks can fail, and a student sees why).
+    Its answer cells must hold none of the solution lines of the source; its setup cells must run
+    without error and every check must fail, printing its task's failure message (so the
+    checks can fail, and a student sees why).
     """
     problems = []
+    leaked = leaked_solutions(lab)
+    problems += [f"{lab.name}: solution line left in the student notebook: {line!r}" for line in leaked]
     run = try_student_notebook(lab.student)
     problems += [f"{lab.name}: setup cell failed: {e}" for e in run.setup_errors]
     for task, messages in task_messages(lab.student).items():

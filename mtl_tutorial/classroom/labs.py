@@ -32,6 +32,7 @@ __all__ = [
     "StudentRun",
     "assign_lab",
     "find_labs",
+    "solution_lines",
     "task_messages",
     "try_student_notebook",
 ]
@@ -131,6 +132,26 @@ def task_messages(notebook: Path) -> dict[str, list[str]]:
     for task, test in meta.get("tests", {}).items():
         cases = [c for suite in test.get("suites", []) for c in suite.get("cases", [])]
         out[task] = [c.get("failure_message") or "" for c in cases]
+    return out
+
+
+def solution_lines(source: Path, min_length: int = 12) -> list[str]:
+    """The code lines of ``source`` that Otter must strip: inside ``# BEGIN/END SOLUTION``
+    blocks or marked ``# SOLUTION`` (lines shorter than ``min_length`` are too generic)."""
+    cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+    out = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        inside = False
+        for line in "".join(cell["source"]).splitlines():
+            text = line.strip()
+            if text == "# BEGIN SOLUTION":
+                inside = True
+            elif text == "# END SOLUTION":
+                inside = False
+            elif (inside or text.endswith("# SOLUTION")) and len(text) >= min_length:
+                out.append(text.removesuffix("# SOLUTION").strip())
     return out
 
 
