@@ -5,15 +5,18 @@
 * :mod:`~mtl_tutorial.report.verdicts`: the two-standard-error rule and the verdicts built on it;
 * :mod:`~mtl_tutorial.report.tables`: Markdown tables and sentences for the notebooks;
 * :mod:`~mtl_tutorial.report.paired`: paired t intervals over matched seeds and Holm's
-  correction over a family of comparisons.
+  correction over a family of comparisons;
+* :mod:`~mtl_tutorial.report.family`: a notebook's family of paired comparisons, closed
+  when the first verdict is read, with matched seeds read from the manifest.
 
 The notebooks read every result through these functions, never through the manifest's JSON.
 """
 
-from . import paired, results, tables, verdicts
+from . import family, paired, results, tables, verdicts
+from .family import *  # noqa: F403
 from .paired import *  # noqa: F403
 from .results import *  # noqa: F403 - the package's API is its three modules' public names
 from .tables import *  # noqa: F403
 from .verdicts import *  # noqa: F403
 
-__all__ = sorted([*paired.__all__, *results.__all__, *tables.__all__, *verdicts.__all__])
+__all__ = sorted([*family.__all__, *paired.__all__, *results.__all__, *tables.__all__, *verdicts.__all__])

@@ -1,0 +1,129 @@
+"""A notebook's family of paired comparisons, with Holm's correction over all of them.
+
+A notebook adds every comparison it will state (``compare`` or ``compare_runs``), then
+reads the verdicts. Reading the first verdict closes the family, so the Holm correction
+always covers exactly the ``m`` comparisons the notebook makes, and the text can say so.
+
+>>> fam = Family("demo")
+>>> fam.compare("a vs b", [1.0, 2.0, 3.0], [0.5, 1.4, 2.6], higher_is_better=True)
+'a vs b'
+>>> fam.compare("c vs d", [1.0, 1.1, 0.9], [1.0, 1.0, 1.0], higher_is_better=True)
+'c vs d'
+>>> fam.verdict("a vs b").verdict, fam.size
+('better', 2)
+>>> fam.verdict("c vs d").verdict
+'no detectable difference'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .paired import holm, paired_comparison
+from .results import run_metrics, seeds
+
+__all__ = ["Family", "Verdict", "matched_seed_values"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One comparison of a family: the paired interval, both p-values and the verdict."""
+
+    label: str
+    n: int  # matched seeds
+    mean_diff: float  # mean of the per-seed differences (model minus reference)
+    ci_low: float  # 95 % paired t interval of the mean difference
+    ci_high: float
+    p_value: float  # before the correction
+    p_holm: float  # Holm-adjusted over the family
+    family_size: int
+    verdict: str  # "better", "worse" or "no detectable difference"
+
+    def describe(self, scale: float = 1.0, unit: str = "", digits: int = 2) -> str:
+        """``worse: −0.09 (95 % CI −0.25 to 0.07), Holm p = 0.41 over 48`` (values × ``scale``)."""
+        f = f"{{:+.{digits}f}}"
+        return (
+            f"{self.verdict}: {f.format(self.mean_diff * scale)}{unit} (95 % CI "
+            f"{f.format(self.ci_low * scale)} to {f.format(self.ci_high * scale)}{unit}, "
+            f"{self.n} paired seeds), Holm p = {self.p_holm:.2g} over {self.family_size} comparisons"
+        )
+
+
+def matched_seed_values(model: str, reference: str, metric: str) -> tuple[list[int], list[float], list[float]]:
+    """The seeds both experiments recorded, and ``metric`` of each on those seeds."""
+    common = sorted(set(seeds(model)) & set(seeds(reference)))
+    if len(common) < 2:
+        raise ValueError(
+            f"{model} and {reference} share {len(common)} recorded seed(s) ({common}); a paired "
+            "comparison needs at least 2: train the missing seeds with --record"
+        )
+    a = [float(run_metrics(model, s)[metric]) for s in common]
+    b = [float(run_metrics(reference, s)[metric]) for s in common]
+    return common, a, b
+
+
+class Family:
+    """The comparisons of one notebook, corrected together (Holm, level ``alpha``)."""
+
+    def __init__(self, name: str, alpha: float = 0.05):
+        self.name = name
+        self.alpha = alpha
+        self._pairs: dict[str, tuple[Sequence[float], Sequence[float], bool]] = {}
+        self._verdicts: dict[str, Verdict] | None = None
+
+    @property
+    def size(self) -> int:
+        """How many comparisons the family holds (the ``m`` of the Holm correction)."""
+        return len(self._pairs)
+
+    def compare(
+        self, label: str, a: Sequence[float], b: Sequence[float], higher_is_better: bool
+    ) -> str:
+        """Add ``a`` minus ``b`` (values of matched seeds, in the same order); returns ``label``."""
+        if self._verdicts is not None:
+            raise ValueError(
+                f"family {self.name!r} has reported verdicts already; add every comparison "
+                f"before reading one (so the correction covers them all), then add {label!r}"
+            )
+        if label in self._pairs:
+            raise ValueError(f"family {self.name!r} already has a comparison {label!r}")
+        paired_comparison(a, b)  # fails now, with its message, on unmatched or too few seeds
+        self._pairs[label] = (list(a), list(b), higher_is_better)
+        return label
+
+    def compare_runs(
+        self, model: str, reference: str, metric: str, higher_is_better: bool, label: str | None = None
+    ) -> str:
+        """Add ``metric`` of experiment ``model`` minus ``reference``, on their common seeds."""
+        _, a, b = matched_seed_values(model, reference, metric)
+        return self.compare(label or f"{model} vs {reference}: {metric}", a, b, higher_is_better)
+
+    def _close(self) -> dict[str, Verdict]:
+        if self._verdicts is None:
+            labels = list(self._pairs)
+            tests = [paired_comparison(*self._pairs[k][:2]) for k in labels]
+            adjusted = holm([t.p_value for t in tests])
+            self._verdicts = {}
+            for k, t, p in zip(labels, tests, adjusted, strict=True):
+                up = self._pairs[k][2]
+                word = (
+                    ("better" if (t.mean_diff > 0) == up else "worse")
+                    if p < self.alpha
+                    else "no detectable difference"
+                )
+                self._verdicts[k] = Verdict(
+                    k, t.n, t.mean_diff, t.ci_low, t.ci_high, t.p_value, p, len(labels), word
+                )
+        return self._verdicts
+
+    def verdict(self, label: str) -> Verdict:
+        """The verdict of comparison ``label`` (closes the family)."""
+        verdicts = self._close()
+        if label not in verdicts:
+            raise KeyError(f"family {self.name!r} has no comparison {label!r}; it has {sorted(verdicts)}")
+        return verdicts[label]
+
+    def verdicts(self) -> list[Verdict]:
+        """Every verdict, in the order the comparisons were added (closes the family)."""
+        return list(self._close().values())
