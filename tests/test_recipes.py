@@ -107,6 +107,7 @@ def test_spec_tables_follow_the_naming_rules():
         assert runs == tuple(
             f"shapes-nt-{tag}-{k}" for k in ("single-shapes", "single-colours", "hard")
         )
+        assert ch2_sharing.NT_SOFT_RUNS[r] == f"shapes-nt-{tag}-soft"
     for family, runs in (
         ("multimnist-hard", ch3_weighting.MULTIMNIST_METHOD_RUNS),
         ("shapes-dense", ch3_weighting.DENSE_METHOD_RUNS),

@@ -43,6 +43,7 @@ __all__ = [
     "NT_FEATURES",
     "NT_RELATEDNESS",
     "NT_RUNS",
+    "NT_SOFT_RUNS",
     "NT_WIDTHS",
     "RIGHT",
     "SEEDS",
@@ -210,6 +211,9 @@ NT_RUNS = {
     1.0: ("shapes-nt-r100-single-shapes", "shapes-nt-r100-single-colours", "shapes-nt-r100-hard"),
 }
 NT_RELATEDNESS = tuple(NT_RUNS)
+#: relatedness -> soft sharing of the two single-task networks: seed 004's claim that soft
+#: sharing mitigates negative transfer, tested on the same data and budget
+NT_SOFT_RUNS = {0.0: "shapes-nt-r000-soft", 0.5: "shapes-nt-r050-soft", 1.0: "shapes-nt-r100-soft"}
 
 
 def nt_tag(relatedness: float) -> str:
@@ -260,6 +264,22 @@ for _r, (_single_shapes, _single_colours, _hard) in NT_RUNS.items():
         nt_setup(_r),
         [SHAPES_T, COLOURS_T],
         small_net([SHAPES_T, COLOURS_T]),
+        chapter=CHAPTER,
+    )
+    register_standard(
+        NT_SOFT_RUNS[_r],
+        f"negative transfer, relatedness {_r}: two small encoders + {SOFT_PENALTY:g}*||theta1-theta2||^2",
+        nt_setup(_r),
+        [SHAPES_T, COLOURS_T],
+        functools.partial(
+            SoftSharingNet,
+            [SHAPES_T, COLOURS_T],
+            SOFT_PENALTY,
+            in_channels=3,
+            image_size=32,
+            widths=NT_WIDTHS,
+            features=NT_FEATURES,
+        ),
         chapter=CHAPTER,
     )
 
