@@ -108,6 +108,7 @@ def test_spec_tables_follow_the_naming_rules():
             f"shapes-nt-{tag}-{k}" for k in ("single-shapes", "single-colours", "hard")
         )
         assert ch2_sharing.NT_SOFT_RUNS[r] == f"shapes-nt-{tag}-soft"
+        assert ch2_sharing.NT_WIDE_RUNS[r] == f"shapes-nt-{tag}-hard-wide"
     for family, runs in (
         ("multimnist-hard", ch3_weighting.MULTIMNIST_METHOD_RUNS),
         ("shapes-dense", ch3_weighting.DENSE_METHOD_RUNS),

@@ -137,7 +137,7 @@ def test_quick_plan_end_to_end_then_import_evaluates_as_recorded(tmp_path, monke
     monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))
     assert main(["reproduce", "--import", str(out / "pack")]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert len(summary["imported"]) == 4 and not summary["failed"]  # two singles, hard, soft
+    assert len(summary["imported"]) == 5 and not summary["failed"]  # 2 singles, hard, soft, wide
     shipped = pretrained.manifest(weights)
     for name in ("shapes-nt-r000-single-shapes", "shapes-nt-r000-single-colours"):
         assert name in shipped

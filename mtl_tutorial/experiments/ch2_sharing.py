@@ -44,6 +44,8 @@ __all__ = [
     "NT_RELATEDNESS",
     "NT_RUNS",
     "NT_SOFT_RUNS",
+    "NT_WIDE_FEATURES",
+    "NT_WIDE_RUNS",
     "NT_WIDTHS",
     "RIGHT",
     "SEEDS",
@@ -214,6 +216,14 @@ NT_RELATEDNESS = tuple(NT_RUNS)
 #: relatedness -> soft sharing of the two single-task networks: seed 004's claim that soft
 #: sharing mitigates negative transfer, tested on the same data and budget
 NT_SOFT_RUNS = {0.0: "shapes-nt-r000-soft", 0.5: "shapes-nt-r050-soft", 1.0: "shapes-nt-r100-soft"}
+#: relatedness -> the capacity control of the soft runs: hard sharing with a wider shared
+#: bottleneck (NT_WIDE_FEATURES), about as many parameters as the soft model (40 946 vs 40 550)
+NT_WIDE_RUNS = {
+    0.0: "shapes-nt-r000-hard-wide",
+    0.5: "shapes-nt-r050-hard-wide",
+    1.0: "shapes-nt-r100-hard-wide",
+}
+NT_WIDE_FEATURES = 36
 
 
 def nt_tag(relatedness: float) -> str:
@@ -279,6 +289,22 @@ for _r, (_single_shapes, _single_colours, _hard) in NT_RUNS.items():
             image_size=32,
             widths=NT_WIDTHS,
             features=NT_FEATURES,
+        ),
+        chapter=CHAPTER,
+    )
+    register_standard(
+        NT_WIDE_RUNS[_r],
+        f"negative transfer, relatedness {_r}: shared encoder with a {NT_WIDE_FEATURES}-feature "
+        "bottleneck (as many parameters as the soft model)",
+        nt_setup(_r),
+        [SHAPES_T, COLOURS_T],
+        functools.partial(
+            HardSharingNet,
+            [SHAPES_T, COLOURS_T],
+            in_channels=3,
+            image_size=32,
+            widths=NT_WIDTHS,
+            features=NT_WIDE_FEATURES,
         ),
         chapter=CHAPTER,
     )
