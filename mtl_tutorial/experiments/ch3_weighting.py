@@ -28,6 +28,7 @@ from ..models.dense import DenseMultiTaskNet
 from ..models.sharing import HardSharingNet
 from ..tasks import Task
 from ..weighting import Weighting, make_weighting
+from ..weighting.uncertainty import CommonScaleUncertainty
 from .ch2_sharing import DENSE, DENSE_NORM, DENSE_WIDTHS, DEPTH, LEFT, MULTIMNIST, RIGHT, SEG
 from .common import register_standard
 
@@ -163,3 +164,15 @@ for _name, _method in DENSE_METHOD_RUNS:
         chapter=CHAPTER,
         weighting=weighting_factory(_method, DENSE_TASKS, **_options),
     )
+
+
+# --- Controls (issue #17) ----------------------------------------------------------------
+register_standard(
+    "multimnist-hard-uncertainty-common",
+    "control: uncertainty weighting's common loss scale, equal ratio (CommonScaleUncertainty)",
+    MULTIMNIST,
+    MULTIMNIST_TASKS,
+    functools.partial(HardSharingNet, MULTIMNIST_TASKS),
+    chapter=CHAPTER,
+    weighting=functools.partial(CommonScaleUncertainty, [t.name for t in MULTIMNIST_TASKS]),
+)

@@ -25,7 +25,7 @@ from torch import nn
 
 from .base import Weighting, move_leaf
 
-__all__ = ["UncertaintyWeighting"]
+__all__ = ["CommonScaleUncertainty", "UncertaintyWeighting"]
 
 
 class UncertaintyWeighting(Weighting):
@@ -58,3 +58,27 @@ class UncertaintyWeighting(Weighting):
         s = self.log_vars
         (torch.exp(-s) * stacked + s).sum().backward()
         return torch.exp(-s.detach())
+
+
+class CommonScaleUncertainty(UncertaintyWeighting):
+    """A control for uncertainty weighting: the same common loss scale, no ratio.
+
+    The log-variances learn exactly as in :class:`UncertaintyWeighting` (from
+    :math:`\\sum_t e^{-s_t} L_t + s_t`, the losses held fixed), but the model is trained on
+    :math:`c \\sum_t L_t` with the *common* weight :math:`c = \\frac1T \\sum_t e^{-s_t}`
+    (held fixed). Compared with uncertainty weighting it keeps the growth of the overall
+    loss scale and drops the ratio between the tasks (issue #17). Not in ``METHODS``.
+    """
+
+    name = "uncertainty-common-scale"
+
+    def combine(
+        self, losses: list[torch.Tensor], model: nn.Module, representation: torch.Tensor | None
+    ) -> torch.Tensor:
+        stacked = torch.stack(losses)
+        move_leaf(self.log_vars, stacked.device)
+        s = self.log_vars
+        weights = torch.exp(-s)
+        common = weights.mean().detach()
+        ((common * stacked).sum() + (weights * stacked.detach() + s).sum()).backward()
+        return common.expand(len(losses))
