@@ -244,10 +244,10 @@ def nt_setup(relatedness: float) -> Setup:
     )
 
 
-def small_net(tasks: list[Task]) -> Callable[[], nn.Module]:
+def small_net(tasks: list[Task], features: int = NT_FEATURES) -> Callable[[], nn.Module]:
     """A builder of the negative-transfer network: a small hard-sharing CNN on 32x32 images."""
     return functools.partial(
-        HardSharingNet, tasks, in_channels=3, image_size=32, widths=NT_WIDTHS, features=NT_FEATURES
+        HardSharingNet, tasks, in_channels=3, image_size=32, widths=NT_WIDTHS, features=features
     )
 
 
@@ -282,13 +282,7 @@ for _r, (_single_shapes, _single_colours, _hard) in NT_RUNS.items():
         nt_setup(_r),
         [SHAPES_T, COLOURS_T],
         functools.partial(
-            SoftSharingNet,
-            [SHAPES_T, COLOURS_T],
-            SOFT_PENALTY,
-            in_channels=3,
-            image_size=32,
-            widths=NT_WIDTHS,
-            features=NT_FEATURES,
+            SoftSharingNet, [SHAPES_T, COLOURS_T], SOFT_PENALTY, column=lambda t: small_net([t])()
         ),
         chapter=CHAPTER,
     )
@@ -298,14 +292,7 @@ for _r, (_single_shapes, _single_colours, _hard) in NT_RUNS.items():
         "bottleneck (as many parameters as the soft model)",
         nt_setup(_r),
         [SHAPES_T, COLOURS_T],
-        functools.partial(
-            HardSharingNet,
-            [SHAPES_T, COLOURS_T],
-            in_channels=3,
-            image_size=32,
-            widths=NT_WIDTHS,
-            features=NT_WIDE_FEATURES,
-        ),
+        small_net([SHAPES_T, COLOURS_T], features=NT_WIDE_FEATURES),
         chapter=CHAPTER,
     )
 
