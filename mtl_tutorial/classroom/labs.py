@@ -15,6 +15,7 @@ show that its setup cells work and that every check fails with its task's messag
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -87,18 +88,13 @@ def find_labs(labs_dir: Path, only: list[str] | None = None) -> list[Path]:
 
 
 def _otter() -> list[str]:
-    if shutil.which("otter") is None and not _has_module("otter"):
+    """Otter's command line, run by this interpreter (the one whose packages the labs use)."""
+    if importlib.util.find_spec("otter") is None:
         raise SetupError(
             "otter-grader is not installed; it builds the student notebooks and the grader. "
             "Fix: pip install -r requirements.txt"
         )
     return [sys.executable, "-m", "otter"]
-
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 def assign_lab(source: Path, out: Path, run_tests: bool = True) -> Lab:

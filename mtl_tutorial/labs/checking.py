@@ -27,6 +27,7 @@ __all__ = [
     "as_tensor",
     "expect_close",
     "expect_shape",
+    "expect_tensor",
     "passed",
     "random_generator",
     "ready",
@@ -62,6 +63,21 @@ def as_tensor(value: Any, what: str, hint: str = "") -> torch.Tensor:
         raise LabCheckError(
             f"{what}: expected numbers (a tensor or a list), got {type(value).__name__}. {hint}"
         ) from exc
+
+
+def expect_tensor(value: Any, what: str, hint: str = "") -> torch.Tensor:
+    """``value`` itself (dtype and autograd graph kept) if it is a tensor, else a clear error.
+
+    ``None``/``...`` give "no answer yet" and non-numbers "expected numbers" (as
+    :func:`as_tensor`); numbers that are not a tensor (a float from ``.item()``, a list)
+    give "expected a torch tensor".
+    """
+    if not isinstance(value, torch.Tensor):
+        as_tensor(value, what, hint)
+        raise LabCheckError(
+            f"{what}: expected a torch tensor (torch.Tensor), got {type(value).__name__}. {hint}".strip()
+        )
+    return value
 
 
 def expect_shape(value: torch.Tensor, shape: Sequence[int], what: str, hint: str = "") -> None:

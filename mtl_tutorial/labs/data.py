@@ -27,7 +27,7 @@ from ..data.multimnist import (
     resize_canvas,
     segmentation_map,
 )
-from .checking import LabCheckError, as_tensor, passed, random_generator, student_call
+from .checking import LabCheckError, expect_tensor, passed, random_generator, student_call
 
 __all__ = [
     "ComposedPairs",
@@ -59,17 +59,9 @@ def random_digits(
     return images.to(torch.uint8) if dtype == torch.uint8 else images.to(dtype) / 255.0
 
 
-def _tensor(value: Any, what: str) -> torch.Tensor:
-    """The student's result as it came back (dtype kept), or a clear error."""
-    as_tensor(value, what)  # None or `...`: "no answer yet"
-    if not isinstance(value, torch.Tensor):
-        raise LabCheckError(f"{what}: expected a torch.Tensor, got {type(value).__name__}.")
-    return value
-
-
 def _expect(got: Any, want: torch.Tensor, what: str, hint: str = "") -> torch.Tensor:
     """Raise unless ``got`` is a tensor of ``want``'s shape and dtype with exactly its values."""
-    got_t = _tensor(got, what)
+    got_t = expect_tensor(got, what)
     if tuple(got_t.shape) != tuple(want.shape):
         raise LabCheckError(
             f"{what}: expected shape {tuple(want.shape)}, got {tuple(got_t.shape)}. {hint}".strip()
@@ -106,7 +98,7 @@ def check_place_on_canvas(fn: Callable[..., Any]) -> bool:
     for k in (LEFT_OFFSET, RIGHT_OFFSET):
         image = torch.zeros(DIGIT, DIGIT, dtype=torch.uint8)
         image[r, c] = 200
-        got = _tensor(student_call(fn, task, image, k), f"{task} with offset {k}")
+        got = expect_tensor(student_call(fn, task, image, k), f"{task} with offset {k}")
         if tuple(got.shape) != (CANVAS, CANVAS):
             raise LabCheckError(
                 f"{task} with offset {k}: a 28x28 image must give a {CANVAS}x{CANVAS} canvas "
@@ -150,7 +142,7 @@ def check_compose_pair(fn: Callable[..., Any]) -> bool:
     left = torch.zeros(DIGIT, DIGIT, dtype=torch.uint8)
     right = torch.zeros_like(left)
     left[3, 4], right[3, 4] = 100, 200
-    got = _tensor(student_call(fn, task, left, right), task)
+    got = expect_tensor(student_call(fn, task, left, right), task)
     if tuple(got.shape) != (CANVAS, CANVAS):
         raise LabCheckError(
             f"{task}: two 28x28 digits must give one {CANVAS}x{CANVAS} canvas, got shape "
@@ -172,7 +164,7 @@ def check_compose_pair(fn: Callable[..., Any]) -> bool:
     for a, b in ((90, 230), (230, 90)):  # the overlap shows the brighter, whichever side it is
         full_left = torch.full((DIGIT, DIGIT), a / 255.0)
         full_right = torch.full((DIGIT, DIGIT), b / 255.0)
-        got = _tensor(student_call(fn, task, full_left, full_right), task)
+        got = expect_tensor(student_call(fn, task, full_left, full_right), task)
         if tuple(got.shape) == (CANVAS, CANVAS) and abs(float(got[15, 15]) - max(a, b) / 255) > 1e-6:
             raise LabCheckError(
                 f"{task}: where a left pixel of {a / 255:.3f} meets a right pixel of {b / 255:.3f} "
@@ -253,7 +245,7 @@ def check_resize_canvas(fn: Callable[..., Any]) -> bool:
     gen = random_generator(13)
     canvas = compose_pair(random_digits(6, gen), random_digits(6, gen))
     before = canvas.clone()
-    got = _tensor(student_call(fn, task, canvas), task)
+    got = expect_tensor(student_call(fn, task, canvas), task)
     if tuple(got.shape) != (6, DIGIT, DIGIT):
         raise LabCheckError(
             f"{task}: 6 canvases of shape (6, 36, 36) must give shape (6, 28, 28), got "
@@ -273,7 +265,7 @@ def check_resize_canvas(fn: Callable[..., Any]) -> bool:
         _expect(got, want, task, hint)
     for value in (0, 77, 255):  # a constant canvas stays that constant: the range is kept
         flat = torch.full((2, CANVAS, CANVAS), value, dtype=torch.uint8)
-        got = _tensor(student_call(fn, task, flat), task)
+        got = expect_tensor(student_call(fn, task, flat), task)
         if tuple(got.shape) != (2, DIGIT, DIGIT) or bool((got != value).any()):
             raise LabCheckError(
                 f"{task}: a canvas that is {value} everywhere must resize to 28x28 images that are "
@@ -281,7 +273,7 @@ def check_resize_canvas(fn: Callable[..., Any]) -> bool:
             )
     for lo, hi in ((40, 180), (0, 255)):  # bilinear averages: no value outside the input's range
         inside = torch.randint(lo, hi + 1, (3, CANVAS, CANVAS), generator=gen).to(torch.uint8)
-        got = _tensor(student_call(fn, task, inside), task)
+        got = expect_tensor(student_call(fn, task, inside), task)
         if got.numel() and (int(got.min()) < lo or int(got.max()) > hi):
             raise LabCheckError(
                 f"{task}: canvases with values in [{lo}, {hi}] gave values in "
@@ -313,7 +305,7 @@ def check_segmentation_map(fn: Callable[..., Any]) -> bool:
         left[i, 10, 10], right[i, 4, 4] = a, b  # both land on canvas pixel (10, 10)
     right[:, 27, 27] = 255  # lands on (33, 33): only the right digit reaches it
     ly, ry = torch.full((n,), 3), torch.full((n,), 7)
-    got = _tensor(student_call(fn, task, left, right, ly, ry), task)
+    got = expect_tensor(student_call(fn, task, left, right, ly, ry), task)
     if tuple(got.shape) != (n, CANVAS, CANVAS):
         raise LabCheckError(
             f"{task}: {n} pairs must give label maps of shape ({n}, 36, 36) (the canvas is not "

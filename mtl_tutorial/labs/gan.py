@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +26,7 @@ from ..models.protocols import Batch, TrainerView
 from ..trainer import Trainer
 from ..viz import mosaic
 from . import checking
-from .checking import LabCheckError, expect_close, expect_shape, passed, student_call
+from .checking import LabCheckError, expect_close, expect_shape, expect_tensor, passed, student_call
 
 __all__ = [
     "LabGAN", "check_acgan_d_loss", "check_acgan_g_loss", "check_d_loss", "check_g_loss",
@@ -36,14 +35,6 @@ __all__ = [
 
 LossFn = Callable[..., torch.Tensor]
 Mistakes = list[tuple[torch.Tensor, str]]  # (value of a typical wrong answer, what is wrong)
-
-
-def _graph_tensor(value: Any, what: str, hint: str = "") -> torch.Tensor:
-    """``value`` itself, with its graph, if it is a tensor; otherwise a clear error."""
-    if not isinstance(value, torch.Tensor):
-        checking.as_tensor(value, what, hint)  # "no answer yet" for None and ...
-        raise LabCheckError(f"{what}: expected a torch.Tensor, got {type(value).__name__}. {hint}")
-    return value
 
 
 def _compare(got: torch.Tensor, want: torch.Tensor, what: str, mistakes: Mistakes, hint: str) -> None:
@@ -74,7 +65,7 @@ def check_d_loss(d_loss: LossFn) -> bool:
     task, gen = "Task 1 (d_loss)", checking.random_generator(1)
     for shape in [(16,), (4, 7, 7)]:  # one logit per image, or a PatchGAN map per image
         real, fake = (3 * torch.randn(2, *shape, generator=gen)).requires_grad_(True)
-        got = _graph_tensor(student_call(d_loss, task, real, fake), task, D_HINT)
+        got = expect_tensor(student_call(d_loss, task, real, fake), task, D_HINT)
         r, f, sp = real.detach(), fake.detach(), F.softplus
         mistakes = [
             (sp(r).mean() + sp(-f).mean(), "The targets are swapped: real logits get target 1 "
@@ -112,7 +103,7 @@ def check_g_loss(g_loss: LossFn) -> bool:
     task, gen = "Task 2 (g_loss)", checking.random_generator(2)
     for shape in [(16,), (4, 7, 7)]:
         fake = (3 * torch.randn(*shape, generator=gen)).requires_grad_(True)
-        got = _graph_tensor(student_call(g_loss, task, fake), task, G_HINT)
+        got = expect_tensor(student_call(g_loss, task, fake), task, G_HINT)
         f = fake.detach()
         mistakes = [
             (-F.softplus(f).mean(), "This is the minimax loss log(1 - D(G(z))), which saturates: "
@@ -128,7 +119,7 @@ def check_g_loss(g_loss: LossFn) -> bool:
             raise LabCheckError(f"{task}: its gradient must push every fake logit up "
                                 f"(d loss / d fake < 0). {G_HINT}")
     rejected = torch.full((4,), -5.0, requires_grad=True)  # D is sure that the fakes are fake
-    got = _graph_tensor(student_call(g_loss, task, rejected), task, G_HINT)
+    got = expect_tensor(student_call(g_loss, task, rejected), task, G_HINT)
     _needs_grad(got, task, "G")
     slope = 4 * float(torch.autograd.grad(got, [rejected])[0][0])  # undo the mean over 4
     if abs(slope - (torch.sigmoid(torch.tensor(-5.0)).item() - 1.0)) > 1e-4:
@@ -164,7 +155,7 @@ def check_acgan_d_loss(acgan_d_loss: LossFn) -> bool:
             "CE(cls(fake), wanted)], as in GAN.training_step (Task 1 must pass first).")
     for lam in (1.0, 0.5):
         D, (real, labels, fake, wanted) = _acgan_setup(3)
-        got = _graph_tensor(student_call(acgan_d_loss, task, D, real, labels, fake, wanted, lam),
+        got = expect_tensor(student_call(acgan_d_loss, task, D, real, labels, fake, wanted, lam),
                             task, hint)
         ref_D = _acgan_setup(3)[0]
         r_out, f_out = ref_D(real), ref_D(fake.detach())
@@ -212,7 +203,7 @@ def check_acgan_g_loss(acgan_g_loss: LossFn) -> bool:
             "GAN.training_step (Task 2 must pass first).")
     for lam in (1.0, 0.5):
         D, (_, labels, fake, wanted) = _acgan_setup(4)
-        got = _graph_tensor(student_call(acgan_g_loss, task, D, fake, wanted, lam), task, hint)
+        got = expect_tensor(student_call(acgan_g_loss, task, D, fake, wanted, lam), task, hint)
         ref_fake = fake.detach().clone().requires_grad_(True)
         out = _acgan_setup(4)[0](ref_fake)
         adv, ce = g_adversarial_loss(out["adv"]), F.cross_entropy(out["cls"], wanted)
@@ -268,7 +259,7 @@ def _check_latent_head(latent_head: type[nn.Module], latent_loss: LossFn) -> boo
                                 f"in __init__ and store it on self. {HEAD_HINT}")
         h = torch.randn(6, features, generator=gen).requires_grad_(True)
         what = f"LatentHead({features}, {z_dim})(h)"
-        out = _graph_tensor(student_call(head, task, h), what, HEAD_HINT)
+        out = expect_tensor(student_call(head, task, h), what, HEAD_HINT)
         expect_shape(out, (6, z_dim), f"{what} for h of shape (6, {features})",
                      "Use the constructor's arguments, not fixed sizes.")
         if float((out[0] - out[1]).detach().abs().max()) < 1e-6:
@@ -280,7 +271,7 @@ def _check_latent_head(latent_head: type[nn.Module], latent_loss: LossFn) -> boo
 
     z_hat, z = torch.randn(2, 8, 16, generator=gen)
     z_hat.requires_grad_(True)
-    got = _graph_tensor(student_call(latent_loss, task, z_hat, z), f"{task}: latent_loss", LATENT_HINT)
+    got = expect_tensor(student_call(latent_loss, task, z_hat, z), f"{task}: latent_loss", LATENT_HINT)
     d = z_hat.detach() - z
     mistakes = [
         (d.pow(2).sum(1).mean(), "You summed over the coordinates: divide by z_dim too, so that "
@@ -295,9 +286,9 @@ def _check_latent_head(latent_head: type[nn.Module], latent_loss: LossFn) -> boo
     D = Discriminator(width=8, z_dim=16, latent_head=True)
     D.latent = head = student_call(latent_head, task, D.adv.in_features, 16)  # yours, on D's trunk
     x, z = torch.rand(6, 1, 28, 28, generator=gen) * 2 - 1, torch.randn(6, 16, generator=gen)
-    z_hat = _graph_tensor(D(x)["latent"], f"{task}: D(x)['latent'] with your head")
+    z_hat = expect_tensor(D(x)["latent"], f"{task}: D(x)['latent'] with your head")
     expect_shape(z_hat, (6, 16), f"{task}: D(x)['latent'] with your head")
-    _graph_tensor(student_call(latent_loss, task, z_hat, z), task).backward()
+    expect_tensor(student_call(latent_loss, task, z_hat, z), task).backward()
     trunk = next(D.trunk.parameters()).grad
     if trunk is None or trunk.abs().max() == 0:
         raise LabCheckError(f"{task}: the latent loss does not reach D's shared trunk; the head "

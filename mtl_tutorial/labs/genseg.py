@@ -25,6 +25,7 @@ from ..metrics import ReconstructionMSE
 from ..models.genseg import GEN, SEG, GenSegNet, SharedEncoder, UNetDecoder, VAEBranch
 from ..tasks import Task
 from ..trainer import Batch, Trainer
+from . import checking
 from .checking import LabCheckError, as_tensor, expect_close, passed, random_generator, student_call
 
 __all__ = [
@@ -36,9 +37,7 @@ __all__ = [
 
 def _scalar_with_grad(value: Any, task: str, hint: str) -> torch.Tensor:
     """``value`` as a 0-dim tensor that gradients can flow through, or a LabCheckError."""
-    as_tensor(value, task, hint)  # None / ... / not numbers -> a clear message
-    if not isinstance(value, torch.Tensor):
-        raise LabCheckError(f"{task}: expected a torch tensor, got {type(value).__name__}. {hint}")
+    value = checking.expect_tensor(value, task, hint)
     if value.dim() != 0:
         raise LabCheckError(f"{task}: expected one number (a 0-dim tensor), got shape {tuple(value.shape)}. {hint}")
     if not value.requires_grad:
