@@ -52,6 +52,10 @@ class Task:
     metric: Callable[[], Metric]
     metric_name: str
     higher_is_better: bool = True
+    #: where a regression head's output starts (its output bias): the training targets'
+    #: mean, so the head does not spend its first hundreds of steps walking there from 0;
+    #: ``None`` keeps PyTorch's default initialisation
+    output_bias: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "dense"):
@@ -85,17 +89,25 @@ def segmentation(name: str = "seg", num_classes: int = 4, metric_name: str = "mi
 
 
 def dense_regression(
-    name: str = "depth", channels: int = 1, metric_name: str | None = None
+    name: str = "depth",
+    channels: int = 1,
+    metric_name: str | None = None,
+    target_mean: float | None = None,
 ) -> Task:
-    """Per-pixel regression with an L1 loss, reported as mean squared error (lower is better)."""
+    """Per-pixel regression with an MSE loss, reported as mean squared error (lower is better).
+
+    The loss is the metric, so training optimises what is reported. ``target_mean`` (the
+    training targets' mean) is where the head's output starts: see :attr:`Task.output_bias`.
+    """
     return Task(
         name,
         "dense",
         channels,
-        F.l1_loss,
+        F.mse_loss,
         MeanSquaredError,
         metric_name or f"{name}_mse",
         higher_is_better=False,
+        output_bias=target_mean,
     )
 
 

@@ -1,5 +1,5 @@
-"""The results API of the notebooks: per-seed values, Δm, verdicts (the two-standard-error
-rule) and tables, with hand-worked values on a tiny manifest."""
+"""The results API of the notebooks: per-seed values, Δm, paired verdicts and tables, with
+hand-worked values on a tiny manifest."""
 
 from __future__ import annotations
 
@@ -7,59 +7,14 @@ import doctest
 import math
 
 import pytest
+from scipy import stats
 
 from mtl_tutorial import report
-from mtl_tutorial.report import compare_seeds
-
-
-def test_compare_seeds_hand_worked():
-    # diff = 2, se = sqrt(1/3 + 0) = 0.577..., 2 se = 1.155 < 2
-    c = compare_seeds([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], higher_is_better=True)
-    assert c.diff == pytest.approx(2.0)
-    assert c.se == pytest.approx(math.sqrt(1 / 3))
-    assert c.verdict == "better"
-    assert (
-        compare_seeds([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], higher_is_better=False).verdict == "worse"
-    )
-    assert compare_seeds([1.0, 2.0, 3.0], [0.0, 0.0, 0.0]).verdict == "higher"
-    assert compare_seeds([0.0, 0.0, 0.0], [1.0, 2.0, 3.0]).verdict == "lower"
-
-
-def test_compare_seeds_within_two_standard_errors_is_indistinguishable():
-    # diff = 1 and se = 0.577: 1 < 1.155
-    assert compare_seeds([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], True).verdict == "indistinguishable"
-    # exactly two standard errors away still does not count: a = (0, 2), b = (0, 0)
-    # diff = 1, se = sqrt(2 / 2) = 1 -> |diff| = 1 <= 2
-    assert compare_seeds([0.0, 2.0], [0.0, 0.0], True).verdict == "indistinguishable"
-
-
-def test_compare_seeds_is_antisymmetric():
-    a, b = [0.9, 0.95, 0.93], [0.8, 0.82, 0.79]
-    ab, ba = compare_seeds(a, b, True), compare_seeds(b, a, True)
-    assert ab.diff == pytest.approx(-ba.diff) and ab.se == pytest.approx(ba.se)
-    assert {ab.verdict, ba.verdict} == {"better", "worse"}
-
-
-def test_compare_seeds_needs_two_seeds_for_a_verdict():
-    c = compare_seeds([1.0], [0.0, 0.1], True)
-    assert c.verdict == "too few seeds" and math.isnan(c.se) and c.diff == pytest.approx(0.95)
-    with pytest.raises(ValueError, match="at least one value"):
-        compare_seeds([], [1.0])
 
 
 def test_report_docstring_examples_run():
-    for module in (report.results, report.verdicts, report.tables):
+    for module in (report.results, report.verdicts, report.tables, report.family):
         assert doctest.testmod(module).failed == 0
-
-
-def test_compare_seeds_takes_numpy_arrays():
-    import numpy as np
-
-    assert compare_seeds(np.array([1.0, 2.0, 3.0]), np.zeros(3), True) == compare_seeds(
-        [1.0, 2.0, 3.0], [0.0, 0.0, 0.0], True
-    )
-    with pytest.raises(ValueError, match="at least one value"):
-        compare_seeds(np.array([]), np.array([1.0]))
 
 
 # --- the results API, on a tiny manifest in a temporary weights folder ---------------------
@@ -114,6 +69,9 @@ def results(tmp_path, monkeypatch):
         },
         "same": {
             "runs": [_run(0, {"acc_a": 0.7, "err_b": 3.0}), _run(1, {"acc_a": 0.9, "err_b": 1.0})]
+        },
+        "noisy": {
+            "runs": [_run(0, {"acc_a": 0.8, "err_b": 3.0}), _run(1, {"acc_a": 1.2, "err_b": 1.0})]
         },
         "one-seed": {"runs": [_run(0, {"acc_a": 0.5, "err_b": 2.0})]},
     }
@@ -224,66 +182,96 @@ def test_method_table_skips_methods_without_results(results):
 
 
 def test_verdict_table_hand_worked(results):
-    methods = {
-        "equal": "multi",
-        "same": "same",
-        "strong": "strong",
-        "one": "one-seed",
-        "untrained": "nothing",
-    }
-    table, counts = report.verdict_table(methods, "equal", {"acc_a": 100}, BASELINES, BETTER)
+    methods = {"equal": "multi", "same": "same", "strong": "strong", "one": "one-seed"}
+    fam = report.Family("table")
+    labels = fam.compare_methods(methods, "equal", ["acc_a"], BASELINES, BETTER)
+    assert len(labels) == 4 and fam.size == 4  # (same, strong) x (acc_a, Δm); one seed: none
+    table, counts = report.verdict_table(fam, methods, "equal", {"acc_a": 100})
     assert counts == {
-        "indistinguishable from equal": 1,
+        "no detectable difference from equal": 1,
         "differs from equal": 1,
         "one seed: no verdict": 1,
     }
     lines = table.splitlines()
     assert lines[0] == "| method | seeds | acc_a | Δm | verdict |"
-    assert lines[2] == "| same | 2 | +0.00 ± 14.14 | +0.00 ± 45.46 | indistinguishable from equal |"
-    # acc_a: 10.1 - 0.8 = 9.3, se = sqrt(0.02 / 2 + 0.02 / 2) = 0.1414
-    assert lines[3].startswith("| strong | 2 | +930.00 ± 14.14 |")
-    assert lines[3].endswith("| better on acc_a; better on Δm |")
-    # one seed: differences without a standard error; Δm (0.5 - 0.7) / 0.7 / 2 - 1 / 14
-    assert lines[4] == "| one | 1 | -30.00 | -21.43 | one seed: no verdict |"
+    # identical seeds: every difference is exactly 0, p = 1
+    assert lines[2] == (
+        "| same | 2 | +0.00 (+0.00, +0.00) | +0.00 (+0.00, +0.00) | no detectable difference from equal |"
+    )
+    # acc_a: 10.0 - 0.7 = 10.2 - 0.9 = 9.3 on both seeds: no spread, so p = 0. Δm per seed
+    # against the baseline means (acc_a 0.7, err_b 2.0): strong (6.393, 7.036) minus multi
+    # (-0.25, 0.393) = 6.643 on both seeds
+    assert lines[3] == (
+        "| strong | 2 | +930.00 (+930.00, +930.00) | +664.29 (+664.29, +664.29) "
+        "| better on acc_a; better on Δm |"
+    )
+    assert lines[4] == "| one | 1 | – | – | one seed: no verdict |"
 
 
-def test_compare_by_metric_and_derived_values(results):
-    out = report.compare(
-        "strong",
+def test_compare_metrics_pairs_seeds_hand_worked(results):
+    fam = report.Family("pairs")
+    fam.compare_metrics(
+        "noisy",
         "multi",
         ["acc_a", "err_b", "dm"],
-        BETTER,
+        {"acc_a": True, "err_b": False},
         {"dm": lambda n: report.seed_delta_m(n, BASELINES, BETTER)},
     )
-    assert list(out) == ["acc_a", "err_b", "dm"]
-    assert out["acc_a"].seeds == (2, 2) and out["acc_a"].diff == pytest.approx(9.3)
-    assert out["acc_a"].verdict == "better" and out["err_b"].verdict == "indistinguishable"
-    assert out["dm"].verdict == "higher"  # not in higher_is_better: no better or worse
-    assert report.effect(out, ["acc_a"]) == "helped"
-    assert report.effect(out, ["acc_a", "err_b"]) == "helped on part of its metrics"
-    one = report.compare("one-seed", "multi", ["acc_a"], BETTER)
-    assert report.effect(one, ["acc_a"]) == "no verdict (too few seeds)"
+    with pytest.raises(ValueError, match="share 1 recorded seed"):
+        fam.compare_metrics("one-seed", "multi", ["acc_a"], BETTER)
+    out = fam.results("noisy", "multi", ["acc_a", "err_b", "dm"])
+    # acc_a differences 0.1 and 0.3: mean 0.2, sd 0.1414, se 0.1, t = 2 on 1 df
+    a = out["acc_a"]
+    assert (a.n, a.metric, a.model, a.reference) == (2, "acc_a", "noisy", "multi")
+    assert a.diff == pytest.approx(0.2)
+    half = stats.t.ppf(0.975, df=1) * 0.1  # 12.706 * 0.1
+    assert (a.ci_low, a.ci_high) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    assert a.p_value == pytest.approx(2 * stats.t.sf(2.0, df=1))  # 0.295
+    assert a.verdict == "no detectable difference"
+    assert out["err_b"].diff == 0.0 and out["err_b"].p_value == 1.0
+    # dm has no direction: a difference would read "higher"/"lower"; here it is not detectable
+    assert out["dm"].verdict == "no detectable difference" and fam.size == 3
     formats = {"acc_a": (100, 1), "err_b": (1, 2)}
-    assert report.describe("accuracy", out["acc_a"], formats) == "accuracy +930.0 ± 14.1 (better)"
-    table = report.comparison_table([*out.values()][:2] + [one["acc_a"]], formats).splitlines()
     assert (
-        table[0] == "| model | reference | metric | seeds | difference | standard error | verdict |"
+        report.describe("accuracy", a, formats)
+        == "accuracy +20.0 (95 % CI -107.1 to +147.1; no detectable difference)"
     )
-    assert table[2] == "| strong | multi | acc_a | 2 vs 2 | +930.0 | 14.1 | better |"
-    assert table[4] == "| one-seed | multi | acc_a | 1 vs 2 | -30.0 | – | too few seeds |"
+    table = report.comparison_table([a, out["err_b"]], formats).splitlines()
+    assert table[0] == (
+        "| model | reference | metric | paired seeds | difference | 95 % CI | Holm p | verdict |"
+    )
+    # Holm over the 3: dm's differences (0.071, 0.214) also give t = 2, so p = (0.295, 1, 0.295)
+    # -> the smallest is multiplied by 3: 0.886
+    assert a.p_holm == pytest.approx(3 * a.p_value)
+    assert (
+        table[2]
+        == "| noisy | multi | acc_a | 2 | +20.0 | -107.1 to +147.1 | 0.89 | no detectable difference |"
+    )
+    assert report.effect(out, ["acc_a", "err_b"]) == "no evidence either way"
+
+
+def test_direction_free_metrics_read_higher_or_lower():
+    fam = report.Family("kl")
+    fam.compare("kl", [2.0, 3.1, 4.0, 5.2], [1.0, 2.0, 3.1, 4.0], higher_is_better=None)
+    assert fam.verdict("kl").verdict == "higher"
 
 
 def test_effect_words():
-    def verdicts(*vs):
-        return {str(i): report.Comparison(0.0, 0.0, v) for i, v in enumerate(vs)}
-
-    assert report.effect(verdicts("worse", "worse"), ["0", "1"]) == "hurt"
-    assert report.effect(verdicts("better", "worse"), ["0", "1"]) == "mixed"
-    assert (
-        report.effect(verdicts("worse", "indistinguishable"), ["0", "1"])
-        == "hurt on part of its metrics"
-    )
-    assert report.effect(verdicts("indistinguishable"), ["0"]) == "no evidence either way"
+    fam = report.Family("words")
+    up, flat = [1.0, 2.0, 3.0, 4.0], [0.0, 1.1, 1.9, 3.0]  # +1.0 +- 0.08 on 4 seeds
+    fam.compare("up", up, flat, True)
+    fam.compare("down", up, flat, False)
+    fam.compare("null", [1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0], True)
+    v = {k: fam.verdict(k) for k in ("up", "down", "null")}
+    assert [v[k].verdict for k in ("up", "down", "null")] == [
+        "better",
+        "worse",
+        "no detectable difference",
+    ]
+    assert report.effect(v, ["down"]) == "hurt"
+    assert report.effect(v, ["up", "down"]) == "mixed"
+    assert report.effect(v, ["down", "null"]) == "hurt on part of its metrics"
+    assert report.effect(v, ["null"]) == "no evidence either way"
 
 
 def test_trend():
@@ -292,16 +280,12 @@ def test_trend():
     assert report.trend([1.0, 1.0, 2.0]) == "is not monotonic"
 
 
-def test_compare_to_a_fixed_value():
-    c = report.compare_to([1.0, 2.0, 3.0], 0.0, higher_is_better=True)
-    assert (c.diff, c.verdict) == (2.0, "better") and c.se == pytest.approx(math.sqrt(1 / 3))
-    # it is compare_seeds against a reference without spread
-    assert c == compare_seeds([1.0, 2.0, 3.0], [0.0, 0.0], True)
-    assert report.compare_to([0.1, -0.1, 0.3], 0.0, True).verdict == "indistinguishable"
-    assert report.compare_to([-3.0, -2.0, -1.0], 0.0, True).verdict == "worse"
-    assert report.compare_to([1.0], 0.0).verdict == "too few seeds"
-    with pytest.raises(ValueError, match="at least one value"):
-        report.compare_to([], 0.0)
+def test_compare_to_zero_is_a_one_sample_t_test():
+    fam = report.Family("zero")
+    fam.compare_to_zero("dm", [1.0, 2.0, 3.0], higher_is_better=True)
+    v = fam.verdict("dm")
+    assert v.p_value == pytest.approx(stats.ttest_1samp([1.0, 2.0, 3.0], 0.0).pvalue)
+    assert v.verdict == "no detectable difference"  # t = 3.46 on 2 df: p = 0.074
 
 
 def test_book_file(tmp_path):

@@ -68,3 +68,20 @@ def test_dataset_items_and_bad_config():
         ShapesConfig(relatedness=1.5)
     with pytest.raises(ValueError, match="unknown split"):
         Shapes("val", n=2)
+
+
+def test_depth_head_starts_at_the_training_targets_mean():
+    """DEPTH_MEAN is the measured mean depth of the dense pair's training set, and the
+    depth decoder of every dense model starts its output there (issue #17)."""
+    from mtl_tutorial.experiments.ch2_sharing import DENSE, DENSE_WIDTHS, DEPTH, DEPTH_MEAN, SEG
+    from mtl_tutorial.models.dense import DenseMultiTaskNet
+
+    train = DENSE.train()
+    _, targets = train.batch(list(range(len(train))))
+    assert targets["depth"].float().mean().item() == pytest.approx(DEPTH_MEAN, abs=2e-4)
+    torch.manual_seed(0)
+    model = DenseMultiTaskNet([SEG, DEPTH], widths=DENSE_WIDTHS, norm=True)
+    assert torch.all(model.heads["depth"].out.bias == DEPTH_MEAN)
+    assert DEPTH.loss is torch.nn.functional.mse_loss  # the loss is the reported metric
+    out = model(torch.zeros(2, 3, 32, 32))["depth"]
+    assert out.mean().item() == pytest.approx(DEPTH_MEAN, abs=0.3)  # starts near the mean, not 0

@@ -63,6 +63,7 @@ from .genseg_eval import (
 from .registry import Experiment, RunResult, TrainConfig, register
 
 __all__ = [
+    "STAGED_EQUAL_BUDGET_EPOCHS",
     "BETA",
     "CHAPTER",
     "DELTA_M_METRICS",
@@ -106,6 +107,9 @@ RENDER_EPOCHS = 10  # the renderer makes an epoch ~1.6x longer; it only feeds fi
 # cosine schedule ran out for the slow seeds (dev-notes/gpu.md), so 1.5x as long.
 GPU_EPOCHS, GPU_RENDER_EPOCHS = 24, 15
 FINETUNE_LR_FACTOR = 0.1
+#: epochs at which the staged schedule gives the encoder the learning-rate budget that joint
+#: training gives it in EPOCHS (chapter 4's exercise ex-genseg-staged-budget; tested there)
+STAGED_EQUAL_BUDGET_EPOCHS = 56
 #: (experiment, λ_gen) of the sweep, λ_seg = 1; λ_gen = 1 is genseg-joint
 LAMBDA_RUNS = (
     ("genseg-joint-lambda-0.1", 0.1),
@@ -177,6 +181,7 @@ def _register_genseg(
     vae: bool = True,
     epochs: int = EPOCHS,
     gpu_epochs: int = GPU_EPOCHS,
+    finetune_lr_factor: float = FINETUNE_LR_FACTOR,
 ) -> None:
     """Register ``name``: ``build()`` trained on :data:`GENSEG` jointly (Adam + cosine) or staged.
 
@@ -217,12 +222,12 @@ def _register_genseg(
                 test_loader,
                 stages,
                 lr=GENSEG.lr,
-                finetune_lr_factor=FINETUNE_LR_FACTOR,
+                finetune_lr_factor=finetune_lr_factor,
                 weighting=weighting,
                 device=cfg.device,
                 max_batches=max_batches,
             )
-            config["schedule"] = _describe(stages)
+            config["schedule"] = _describe(stages, finetune_lr_factor)
         else:
             trainer = Trainer(
                 model,
@@ -263,11 +268,11 @@ def _register_genseg(
     )
 
 
-def _describe(stages: StageEpochs) -> str:
+def _describe(stages: StageEpochs, finetune_lr_factor: float = FINETUNE_LR_FACTOR) -> str:
     return (
         f"staged: {stages.pretrain} pre-training epochs (single-task, alternating), "
         f"{stages.frozen} with the encoder frozen, {stages.finetune} fine-tuning at "
-        f"lr x {FINETUNE_LR_FACTOR:g}; cosine decay within each stage"
+        f"lr x {finetune_lr_factor:g}; cosine decay within each stage"
     )
 
 
@@ -316,6 +321,28 @@ _register_genseg(
     [SEG, GEN],
     _seed001,
     staged=True,
+)
+
+# controls of the staged schedule (issue #17): the budget that gives the encoder as much
+# learning rate as joint training (exercise ex-genseg-staged-budget: E = 56), and E = 16
+# without the x0.1 fine-tuning rate
+_register_genseg(
+    "genseg-staged-e56",
+    f"the staged schedule with {STAGED_EQUAL_BUDGET_EPOCHS} epochs: the encoder's learning-rate "
+    f"budget of joint training at {EPOCHS}",
+    [SEG, GEN],
+    _seed001,
+    staged=True,
+    epochs=STAGED_EQUAL_BUDGET_EPOCHS,
+    gpu_epochs=STAGED_EQUAL_BUDGET_EPOCHS,
+)
+_register_genseg(
+    "genseg-staged-no-drop",
+    "the staged schedule with stage 3 at the full learning rate (no x0.1)",
+    [SEG, GEN],
+    _seed001,
+    staged=True,
+    finetune_lr_factor=1.0,
 )
 
 # --- three tasks: seed 000 ---------------------------------------------------------------

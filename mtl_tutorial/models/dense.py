@@ -91,13 +91,19 @@ class DenseDecoder(nn.Module):
     """U-Net-style decoder from ``[f1, f2, f3]`` back to full resolution with ``out_channels`` maps."""
 
     def __init__(
-        self, out_channels: int, widths: tuple[int, int, int] = (16, 32, 64), norm: bool = False
+        self,
+        out_channels: int,
+        widths: tuple[int, int, int] = (16, 32, 64),
+        norm: bool = False,
+        output_bias: float | None = None,
     ):
         super().__init__()
         w1, w2, w3 = widths
         self.up2 = conv_block(w3 + w2, w2, norm)
         self.up1 = conv_block(w2 + w1, w1, norm)
         self.out = nn.Conv2d(w1, out_channels, 1)
+        if output_bias is not None:  # start a regression at its targets' mean (Task.output_bias)
+            nn.init.constant_(self.out.bias, output_bias)
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         f1, f2, f3 = features
@@ -127,7 +133,7 @@ class DenseMultiTaskNet(nn.Module):
         self.encoder = DenseEncoder(in_channels, widths, norm)
         self.heads = nn.ModuleDict(
             {
-                t.name: DenseDecoder(t.out_channels, widths, norm)
+                t.name: DenseDecoder(t.out_channels, widths, norm, t.output_bias)
                 if t.kind == "dense"
                 else nn.Linear(widths[2], t.out_channels)
                 for t in tasks

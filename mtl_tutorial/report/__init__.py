@@ -2,7 +2,7 @@
 
 * :mod:`~mtl_tutorial.report.results`: the recorded results of an experiment (its seeds,
   per-seed metrics and Δm, the shipped run, its history);
-* :mod:`~mtl_tutorial.report.verdicts`: the two-standard-error rule and the verdicts built on it;
+* :mod:`~mtl_tutorial.report.verdicts`: what several verdicts say together, and trends;
 * :mod:`~mtl_tutorial.report.tables`: Markdown tables and sentences for the notebooks;
 * :mod:`~mtl_tutorial.report.paired`: paired t intervals over matched seeds and Holm's
   correction over a family of comparisons;
@@ -19,4 +19,6 @@ from .results import *  # noqa: F403 - the package's API is its three modules' p
 from .tables import *  # noqa: F403
 from .verdicts import *  # noqa: F403
 
-__all__ = sorted([*family.__all__, *paired.__all__, *results.__all__, *tables.__all__, *verdicts.__all__])
+__all__ = sorted(
+    [*family.__all__, *paired.__all__, *results.__all__, *tables.__all__, *verdicts.__all__]
+)

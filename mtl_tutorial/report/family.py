@@ -17,13 +17,15 @@ always covers exactly the ``m`` comparisons the notebook makes, and the text can
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .paired import holm, paired_comparison
-from .results import run_metrics, seeds
+from .results import run_metrics, seed_delta_m, seed_values, seeds
 
-__all__ = ["Family", "Verdict", "matched_seed_values"]
+__all__ = ["Family", "Verdict", "matched_seed_values", "seed_map"]
+
+Values = Callable[[str], Sequence[float]]  # experiment -> one value per recorded seed, by seed
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,15 @@ class Verdict:
     p_value: float  # before the correction
     p_holm: float  # Holm-adjusted over the family
     family_size: int
-    verdict: str  # "better", "worse" or "no detectable difference"
+    verdict: str  # "better", "worse" or "no detectable difference" ("higher"/"lower": no direction)
+    metric: str = ""  # set by compare_metrics: what was compared, and between which experiments
+    model: str = ""
+    reference: str = ""
+
+    @property
+    def diff(self) -> float:
+        """The mean paired difference (``mean_diff``), the name the tables read."""
+        return self.mean_diff
 
     def describe(self, scale: float = 1.0, unit: str = "", digits: int = 2) -> str:
         """``worse: −0.09 (95 % CI −0.25 to 0.07), Holm p = 0.41 over 48`` (values × ``scale``)."""
@@ -50,7 +60,18 @@ class Verdict:
         )
 
 
-def matched_seed_values(model: str, reference: str, metric: str) -> tuple[list[int], list[float], list[float]]:
+def seed_map(name: str, values: Values | None = None, metric: str = "") -> dict[int, float]:
+    """``{seed: value}`` of experiment ``name``: ``metric`` of each recorded seed, or ``values(name)``."""
+    got = values(name) if values is not None else seed_values(name, metric)
+    recorded = seeds(name)
+    if len(got) != len(recorded):
+        raise ValueError(f"{name}: {len(got)} values for {len(recorded)} recorded seeds {recorded}")
+    return dict(zip(recorded, (float(v) for v in got), strict=True))
+
+
+def matched_seed_values(
+    model: str, reference: str, metric: str
+) -> tuple[list[int], list[float], list[float]]:
     """The seeds both experiments recorded, and ``metric`` of each on those seeds."""
     common = sorted(set(seeds(model)) & set(seeds(reference)))
     if len(common) < 2:
@@ -69,7 +90,8 @@ class Family:
     def __init__(self, name: str, alpha: float = 0.05):
         self.name = name
         self.alpha = alpha
-        self._pairs: dict[str, tuple[Sequence[float], Sequence[float], bool]] = {}
+        self._pairs: dict[str, tuple[Sequence[float], Sequence[float], bool | None]] = {}
+        self._meta: dict[str, tuple[str, str, str]] = {}
         self._verdicts: dict[str, Verdict] | None = None
 
     @property
@@ -78,9 +100,13 @@ class Family:
         return len(self._pairs)
 
     def compare(
-        self, label: str, a: Sequence[float], b: Sequence[float], higher_is_better: bool
+        self, label: str, a: Sequence[float], b: Sequence[float], higher_is_better: bool | None
     ) -> str:
-        """Add ``a`` minus ``b`` (values of matched seeds, in the same order); returns ``label``."""
+        """Add ``a`` minus ``b`` (values of matched seeds, in the same order); returns ``label``.
+
+        ``higher_is_better=None`` (a quantity with no better side, e.g. a KL term) gives the
+        verdicts "higher"/"lower" instead of "better"/"worse".
+        """
         if self._verdicts is not None:
             raise ValueError(
                 f"family {self.name!r} has reported verdicts already; add every comparison "
@@ -93,11 +119,79 @@ class Family:
         return label
 
     def compare_runs(
-        self, model: str, reference: str, metric: str, higher_is_better: bool, label: str | None = None
+        self,
+        model: str,
+        reference: str,
+        metric: str,
+        higher_is_better: bool,
+        label: str | None = None,
     ) -> str:
         """Add ``metric`` of experiment ``model`` minus ``reference``, on their common seeds."""
         _, a, b = matched_seed_values(model, reference, metric)
         return self.compare(label or f"{model} vs {reference}: {metric}", a, b, higher_is_better)
+
+    def compare_to_zero(self, label: str, values: Sequence[float], higher_is_better: bool) -> str:
+        """Add a one-sample comparison of ``values`` with 0 (e.g. a per-seed Δm): the paired
+        test against a reference that is exactly 0 on every seed."""
+        return self.compare(label, values, [0.0] * len(values), higher_is_better)
+
+    def compare_metrics(
+        self,
+        model: str,
+        reference: str,
+        metrics: Sequence[str],
+        higher_is_better: Mapping[str, bool | None],
+        derived: Mapping[str, Values] | None = None,
+    ) -> list[str]:
+        """Add ``model`` minus ``reference`` on each metric, over the seeds both recorded.
+
+        A metric reads the manifest unless ``derived`` maps it to a function from an
+        experiment to its per-seed values (e.g. a per-seed Δm). Labels are
+        ``"<model> vs <reference>: <metric>"``; :meth:`results` reads them back by metric.
+        """
+        labels = []
+        for m in metrics:
+            fn = (derived or {}).get(m)
+            mine, ref = seed_map(model, fn, m), seed_map(reference, fn, m)
+            common = sorted(set(mine) & set(ref))
+            if len(common) < 2:
+                raise ValueError(
+                    f"{model} and {reference} share {len(common)} recorded seed(s) ({common}); "
+                    "a paired comparison needs at least 2: train the missing seeds with --record"
+                )
+            label = self.compare(
+                f"{model} vs {reference}: {m}",
+                [mine[s] for s in common],
+                [ref[s] for s in common],
+                higher_is_better.get(m),
+            )
+            self._meta[label] = (m, model, reference)
+            labels.append(label)
+        return labels
+
+    def compare_methods(
+        self,
+        methods: Mapping[str, str],
+        reference: str,
+        metrics: Sequence[str],
+        baselines: Mapping[str, str],
+        higher_is_better: Mapping[str, bool],
+    ) -> list[str]:
+        """Add every method (``{method: experiment}``) minus the ``reference`` method, on
+        ``metrics`` and on Δm (against ``baselines``), for methods with 2 or more seeds."""
+        better = {**higher_is_better, "Δm": True}
+        delta = {"Δm": lambda n: seed_delta_m(n, baselines, higher_is_better)}
+        labels = []
+        for method, name in methods.items():
+            if method != reference and len(seeds(name)) >= 2:
+                labels += self.compare_metrics(
+                    name, methods[reference], [*metrics, "Δm"], better, delta
+                )
+        return labels
+
+    def results(self, model: str, reference: str, metrics: Sequence[str]) -> dict[str, Verdict]:
+        """``{metric: verdict}`` of ``model`` against ``reference`` (closes the family)."""
+        return {m: self.verdict(f"{model} vs {reference}: {m}") for m in metrics}
 
     def _close(self) -> dict[str, Verdict]:
         if self._verdicts is None:
@@ -107,13 +201,23 @@ class Family:
             self._verdicts = {}
             for k, t, p in zip(labels, tests, adjusted, strict=True):
                 up = self._pairs[k][2]
-                word = (
-                    ("better" if (t.mean_diff > 0) == up else "worse")
-                    if p < self.alpha
-                    else "no detectable difference"
-                )
+                if p >= self.alpha:
+                    word = "no detectable difference"
+                elif up is None:
+                    word = "higher" if t.mean_diff > 0 else "lower"
+                else:
+                    word = "better" if (t.mean_diff > 0) == up else "worse"
                 self._verdicts[k] = Verdict(
-                    k, t.n, t.mean_diff, t.ci_low, t.ci_high, t.p_value, p, len(labels), word
+                    k,
+                    t.n,
+                    t.mean_diff,
+                    t.ci_low,
+                    t.ci_high,
+                    t.p_value,
+                    p,
+                    len(labels),
+                    word,
+                    *self._meta.get(k, ("", "", "")),
                 )
         return self._verdicts
 
@@ -121,7 +225,9 @@ class Family:
         """The verdict of comparison ``label`` (closes the family)."""
         verdicts = self._close()
         if label not in verdicts:
-            raise KeyError(f"family {self.name!r} has no comparison {label!r}; it has {sorted(verdicts)}")
+            raise KeyError(
+                f"family {self.name!r} has no comparison {label!r}; it has {sorted(verdicts)}"
+            )
         return verdicts[label]
 
     def verdicts(self) -> list[Verdict]:

@@ -5,11 +5,10 @@ Every function returns text; a notebook shows it with ``display(Markdown(...))``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from . import results
-from .verdicts import MetricComparison, compare_seeds
+from .family import Family, Verdict
 
 __all__ = [
     "comparison_table",
@@ -120,74 +119,80 @@ def method_table(
 
 
 def verdict_table(
+    family: Family,
     methods: Mapping[str, str],
     reference: str,
     scales: Mapping[str, float],
-    baselines: Mapping[str, str],
-    higher_is_better: Mapping[str, bool],
 ) -> tuple[str, dict[str, int]]:
     """Each method minus the ``reference`` method, per metric and in Δm, and the verdict counts.
 
     ``methods`` maps a method to its experiment; the metrics are the keys of ``scales``
-    (the factor a difference is shown with; Δm is shown in points). A method counts as
-    different only beyond two standard errors (:func:`compare_seeds`).
+    (the factor a difference is shown with; Δm is shown in points). The verdicts are the
+    paired ones of ``family``, where :meth:`Family.compare_methods` added them; a method
+    with one seed is listed without a verdict.
     """
-    better = {**higher_is_better, "Δm": True}
-
-    def values(name: str) -> dict[str, list[float]]:
-        out = {m: results.seed_values(name, m) for m in scales}
-        out["Δm"] = results.seed_delta_m(name, baselines, higher_is_better)
-        return out
-
-    same, differs = f"indistinguishable from {reference}", f"differs from {reference}"
+    same, differs = f"no detectable difference from {reference}", f"differs from {reference}"
     single = "one seed: no verdict"
     counts = {same: 0, differs: 0, single: 0}
-    base, rows = values(methods[reference]), []
+    rows = []
     for method, name in methods.items():
         if method == reference or not results.has_results(name):
             continue
-        ours = values(name)
-        row: dict[str, object] = {"method": method, "seeds": len(ours["Δm"])}
+        row: dict[str, object] = {"method": method, "seeds": len(results.seeds(name))}
+        if len(results.seeds(name)) < 2:
+            row.update({m: "–" for m in [*scales, "Δm"]}, verdict=single)
+            counts[single] += 1
+            rows.append(row)
+            continue
+        found = family.results(name, methods[reference], [*scales, "Δm"])
         notes = []
         for m, scale in {**scales, "Δm": 100}.items():
-            c = compare_seeds(ours[m], base[m], better.get(m, True))
-            if c.verdict == "too few seeds":
-                row[m] = f"{scale * c.diff:+.2f}"
-                continue
-            row[m] = f"{scale * c.diff:+.2f} ± {scale * c.se:.2f}"
-            if c.verdict in ("better", "worse"):
-                notes.append(f"{c.verdict} on {m}")
-        verdict = single if len(ours["Δm"]) < 2 else "; ".join(notes) if notes else same
-        row["verdict"] = verdict
-        counts[verdict if verdict in counts else differs] += 1
+            v = found[m]
+            row[m] = f"{scale * v.diff:+.2f} ({scale * v.ci_low:+.2f}, {scale * v.ci_high:+.2f})"
+            if v.verdict in ("better", "worse"):
+                notes.append(f"{v.verdict} on {m}")
+        row["verdict"] = "; ".join(notes) if notes else same
+        counts[same if not notes else differs] += 1
         rows.append(row)
     return markdown_table(rows, ["method", "seeds", *scales, "Δm", "verdict"]), counts
 
 
-def comparison_table(comparisons: Iterable[MetricComparison], formats: Formats) -> str:
-    """The comparisons as a table, differences in the units of the results table."""
+def comparison_table(comparisons: Iterable[Verdict], formats: Formats) -> str:
+    """Paired comparisons as a table, differences in the units of the results table."""
     rows = []
     for c in comparisons:
         scale, digits = formats[c.metric]
+        f = f"{{:+.{digits}f}}"
         rows.append(
             {
                 "model": c.model,
                 "reference": c.reference,
                 "metric": c.metric,
-                "seeds": f"{c.seeds[0]} vs {c.seeds[1]}",
-                "difference": f"{scale * c.diff:+.{digits}f}",
-                "standard error": "–" if math.isnan(c.se) else f"{scale * c.se:.{digits}f}",
+                "paired seeds": c.n,
+                "difference": f.format(scale * c.diff),
+                "95 % CI": f"{f.format(scale * c.ci_low)} to {f.format(scale * c.ci_high)}",
+                "Holm p": f"{c.p_holm:.2g}",
                 "verdict": c.verdict,
             }
         )
-    columns = ["model", "reference", "metric", "seeds", "difference", "standard error", "verdict"]
+    columns = [
+        "model",
+        "reference",
+        "metric",
+        "paired seeds",
+        "difference",
+        "95 % CI",
+        "Holm p",
+        "verdict",
+    ]
     return markdown_table(rows, columns)
 
 
-def describe(label: str, comparison: MetricComparison, formats: Formats) -> str:
-    """``label +1.23 ± 0.45 (verdict)``: one comparison in the units of the results table."""
+def describe(label: str, comparison: Verdict, formats: Formats) -> str:
+    """``label +1.23 (95 % CI +0.45 to +2.01; better)``, in the units of the results table."""
     scale, digits = formats[comparison.metric]
+    f = f"{{:+.{digits}f}}"
     return (
-        f"{label} {scale * comparison.diff:+.{digits}f} ± {scale * comparison.se:.{digits}f} "
-        f"({comparison.verdict})"
+        f"{label} {f.format(scale * comparison.diff)} (95 % CI {f.format(scale * comparison.ci_low)} "
+        f"to {f.format(scale * comparison.ci_high)}; {comparison.verdict})"
     )
