@@ -338,3 +338,35 @@ def test_generation_fid_is_seeded_and_the_floor_is_below_noise(mnist_root):
     assert first == generation_fid(model, n=300, seed=1)
     # an untrained decoder makes grey blobs: far from real canvases, unlike real train canvases
     assert 0 <= first["classifier_fid_floor"] < first["classifier_fid"]
+
+
+def test_staged_equal_budget_epochs_give_the_encoder_the_joint_learning_rate_budget():
+    """genseg-staged-e56's epoch count is the smallest E at which seed 001's schedule gives the
+    encoder, through one task's loss, as much learning rate as joint training does in EPOCHS
+    (chapter 4's exercise ex-genseg-staged-budget), summed over the per-epoch cosine rates."""
+    from mtl_tutorial.experiments.ch4_genseg import (
+        EPOCHS,
+        FINETUNE_LR_FACTOR,
+        STAGED_EQUAL_BUDGET_EPOCHS,
+    )
+    from mtl_tutorial.schedules import split_epochs
+
+    def budget(n: int, factor: float = 1.0) -> float:
+        opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=factor)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n)
+        total = 0.0
+        for _ in range(n):
+            total += opt.param_groups[0]["lr"]
+            opt.step()
+            sched.step()
+        return total
+
+    def staged(e: int) -> float:
+        stages = split_epochs(e)
+        return budget(stages.pretrain // 2) + budget(stages.finetune, FINETUNE_LR_FACTOR)
+
+    joint = budget(EPOCHS)
+    assert joint == pytest.approx(8.5)
+    assert staged(STAGED_EQUAL_BUDGET_EPOCHS) >= joint - 1e-9
+    assert staged(STAGED_EQUAL_BUDGET_EPOCHS - 1) < joint
+    assert staged(EPOCHS) == pytest.approx(2.8)  # a third of joint training's budget at E = 16

@@ -165,3 +165,27 @@ def test_quick_mode_is_one_rule():
         run_epochs(quick, 12, quick=4) == 4
         and run_epochs(TrainConfig(epochs=3, quick=True), 12) == 3
     )
+
+
+def test_label_scarcity_runs_take_the_full_runs_steps_on_fewer_labels(mnist_root):
+    from mtl_tutorial.experiments.ch2_scarcity import SCARCE_RUNS, scarce_setup
+    from mtl_tutorial.experiments.ch2_sharing import MULTIMNIST
+
+    for tag, (n, (left, right, hard, soft)) in SCARCE_RUNS.items():
+        setup = scarce_setup(tag)
+        train = setup.train()
+        assert len(train) == len(MULTIMNIST.train()) == 60_000  # same steps per epoch ...
+        assert (setup.epochs, setup.batch_size, setup.lr) == (
+            MULTIMNIST.epochs,
+            MULTIMNIST.batch_size,
+            MULTIMNIST.lr,
+        )  # ... and the same schedule
+        assert train.index.unique().numel() == n  # but only n labelled images
+        x, t = train.batch(torch.tensor([0, n]))  # item n is item 0 again
+        assert torch.equal(x[0], x[1]) and t["left"][0] == t["left"][1]
+        assert len(setup.test()) == len(MULTIMNIST.test())  # the full test set
+        assert (
+            experiments.get(hard).requires
+            == experiments.get(soft).requires
+            == tuple(sorted((left, right)))
+        )
