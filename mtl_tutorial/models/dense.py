@@ -102,8 +102,8 @@ class DenseDecoder(nn.Module):
         self.up2 = conv_block(w3 + w2, w2, norm)
         self.up1 = conv_block(w2 + w1, w1, norm)
         self.out = nn.Conv2d(w1, out_channels, 1)
-        if output_bias is not None:  # start a regression at its targets' mean (Task.output_bias)
-            nn.init.constant_(self.out.bias, output_bias)
+        if output_bias is not None and self.out.bias is not None:  # see Task.output_bias
+            nn.init.constant_(self.out.bias, output_bias)  # a regression starts at its targets' mean
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
         f1, f2, f3 = features
