@@ -269,7 +269,8 @@ def test_missing_judge_gives_a_clear_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(store, "available", lambda weights_dir=None: [])
     with pytest.raises(gan_eval.ClassifierMissingError, match="train mnist-classifier --ship"):
         gan_eval.load_classifier()
-    assert main(["train", "mtcgan", "--device", "cpu", "--out", str(tmp_path)]) == 1  # runtime error
+    # a runtime error (exit status 1), not a usage error
+    assert main(["train", "mtcgan", "--device", "cpu", "--out", str(tmp_path)]) == 1
     assert "train mnist-classifier --ship" in capsys.readouterr().err
 
 
