@@ -60,38 +60,24 @@ def scarce_setup(tag: str) -> Setup:
     )
 
 
-for _tag, (_n, (_left, _right, _hard, _soft)) in SCARCE_RUNS.items():
-    _setup = scarce_setup(_tag)
-    _what = f"{_n} labelled training images"
-    register_standard(
-        _left,
-        f"left digit alone, {_what}",
-        _setup,
-        [LEFT],
-        lambda: HardSharingNet([LEFT]),
-        chapter=CHAPTER,
-    )
-    register_standard(
-        _right,
-        f"right digit alone, {_what}",
-        _setup,
-        [RIGHT],
-        lambda: HardSharingNet([RIGHT]),
-        chapter=CHAPTER,
-    )
-    register_standard(
-        _hard,
-        f"hard sharing, {_what}",
-        _setup,
-        [LEFT, RIGHT],
-        lambda: HardSharingNet([LEFT, RIGHT]),
-        chapter=CHAPTER,
-    )
-    register_standard(
-        _soft,
-        f"soft sharing, {_what}",
-        _setup,
+#: (description, tasks, builder) of the four experiments of a fraction, in SCARCE_RUNS order
+_MODELS = (
+    ("left digit alone", [LEFT], lambda: HardSharingNet([LEFT])),
+    ("right digit alone", [RIGHT], lambda: HardSharingNet([RIGHT])),
+    ("hard sharing", [LEFT, RIGHT], lambda: HardSharingNet([LEFT, RIGHT])),
+    (
+        "soft sharing",
         [LEFT, RIGHT],
         lambda: SoftSharingNet([LEFT, RIGHT], penalty_weight=SOFT_PENALTY),
-        chapter=CHAPTER,
-    )
+    ),
+)
+for _tag, (_n, _names) in SCARCE_RUNS.items():
+    for _name, (_what, _tasks, _build) in zip(_names, _MODELS, strict=True):
+        register_standard(
+            _name,
+            f"{_what}, {_n} labelled training images",
+            scarce_setup(_tag),
+            _tasks,
+            _build,
+            chapter=CHAPTER,
+        )
