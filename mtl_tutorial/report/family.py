@@ -17,7 +17,7 @@ always covers exactly the ``m`` comparisons the notebook makes, and the text can
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .paired import holm, paired_comparison
@@ -69,16 +69,24 @@ def seed_map(name: str, values: Values | None = None, metric: str = "") -> dict[
     return dict(zip(recorded, (float(v) for v in got), strict=True))
 
 
-def matched_seed_values(
-    model: str, reference: str, metric: str
-) -> tuple[list[int], list[float], list[float]]:
-    """The seeds both experiments recorded, and ``metric`` of each on those seeds."""
-    common = sorted(set(seeds(model)) & set(seeds(reference)))
+def _common_seeds(
+    model: str, reference: str, model_seeds: Iterable[int], reference_seeds: Iterable[int]
+) -> list[int]:
+    """The seeds of both sides, in order; fails, saying what to train, below the 2 a pair needs."""
+    common = sorted(set(model_seeds) & set(reference_seeds))
     if len(common) < 2:
         raise ValueError(
             f"{model} and {reference} share {len(common)} recorded seed(s) ({common}); a paired "
             "comparison needs at least 2: train the missing seeds with --record"
         )
+    return common
+
+
+def matched_seed_values(
+    model: str, reference: str, metric: str
+) -> tuple[list[int], list[float], list[float]]:
+    """The seeds both experiments recorded, and ``metric`` of each on those seeds."""
+    common = _common_seeds(model, reference, seeds(model), seeds(reference))
     a = [float(run_metrics(model, s)[metric]) for s in common]
     b = [float(run_metrics(reference, s)[metric]) for s in common]
     return common, a, b
@@ -153,12 +161,7 @@ class Family:
         for m in metrics:
             fn = (derived or {}).get(m)
             mine, ref = seed_map(model, fn, m), seed_map(reference, fn, m)
-            common = sorted(set(mine) & set(ref))
-            if len(common) < 2:
-                raise ValueError(
-                    f"{model} and {reference} share {len(common)} recorded seed(s) ({common}); "
-                    "a paired comparison needs at least 2: train the missing seeds with --record"
-                )
+            common = _common_seeds(model, reference, mine, ref)
             label = self.compare(
                 f"{model} vs {reference}: {m}",
                 [mine[s] for s in common],

@@ -138,8 +138,9 @@ def verdict_table(
     for method, name in methods.items():
         if method == reference or not results.has_results(name):
             continue
-        row: dict[str, object] = {"method": method, "seeds": len(results.seeds(name))}
-        if len(results.seeds(name)) < 2:
+        n_seeds = len(results.seeds(name))
+        row: dict[str, object] = {"method": method, "seeds": n_seeds}
+        if n_seeds < 2:
             row.update({m: "–" for m in [*scales, "Δm"]}, verdict=single)
             counts[single] += 1
             rows.append(row)

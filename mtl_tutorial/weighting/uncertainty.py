@@ -50,12 +50,16 @@ class UncertaintyWeighting(Weighting):
     def parameters(self) -> list[nn.Parameter]:
         return [self.log_vars]
 
+    def _stack(self, losses: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The losses as one tensor, and the log-variances on its device."""
+        stacked = torch.stack(losses)
+        move_leaf(self.log_vars, stacked.device)
+        return stacked, self.log_vars
+
     def combine(
         self, losses: list[torch.Tensor], model: nn.Module, representation: torch.Tensor | None
     ) -> torch.Tensor:
-        stacked = torch.stack(losses)
-        move_leaf(self.log_vars, stacked.device)
-        s = self.log_vars
+        stacked, s = self._stack(losses)
         (torch.exp(-s) * stacked + s).sum().backward()
         return torch.exp(-s.detach())
 
@@ -75,9 +79,7 @@ class CommonScaleUncertainty(UncertaintyWeighting):
     def combine(
         self, losses: list[torch.Tensor], model: nn.Module, representation: torch.Tensor | None
     ) -> torch.Tensor:
-        stacked = torch.stack(losses)
-        move_leaf(self.log_vars, stacked.device)
-        s = self.log_vars
+        stacked, s = self._stack(losses)
         weights = torch.exp(-s)
         common = weights.mean().detach()
         ((common * stacked).sum() + (weights * stacked.detach() + s).sum()).backward()
