@@ -16,13 +16,20 @@ not digits. Here the judge is the package's own MNIST classifier (experiment
 
 Numbers computed in this feature space are comparable with each other, not with published
 Inception FIDs.
+
+For any judge (issue #18): ``binomial_interval`` (Wilson interval of a label accuracy),
+``live_units`` and ``frechet_distance(..., mask=...)`` (the distance on the units that vary
+on real images only) and ``fd_over_seeds`` (one distance per noise seed: mean and spread).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import torch
+from torch import nn
 
 from . import store
 from .checkpoint import load_checkpoint
@@ -32,14 +39,18 @@ from .models.mtcgan import Generator
 __all__ = [
     "CLASSIFIER",
     "ClassifierMissingError",
+    "Judge",
     "classifier_features",
     "classifier_key",
+    "binomial_interval",
     "evaluate_generator",
+    "fd_over_seeds",
     "frechet_distance",
     "frechet_distance_from_stats",
     "gaussian_stats",
     "generate",
     "label_accuracy",
+    "live_units",
     "load_classifier",
     "pair_features",
     "precision_recall",
@@ -53,6 +64,15 @@ CLASSIFIER = "mnist-classifier"
 
 class ClassifierMissingError(FileNotFoundError):
     """The judge's weights (experiment ``mnist-classifier``) do not ship yet."""
+
+
+class Judge(Protocol):
+    """What the metrics need of a judge: ``MNISTClassifier`` or a model of ``models.judges``."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]: ...
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+    def eval(self) -> Any: ...
 
 
 def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -91,9 +111,51 @@ def frechet_distance_from_stats(
     return max(float(value), 0.0)  # round-off can make a zero distance slightly negative
 
 
-def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (N, D) and (M, D)."""
+def frechet_distance(
+    features_a: torch.Tensor, features_b: torch.Tensor, mask: torch.Tensor | None = None
+) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N, D) and (M, D).
+
+    ``mask`` (bool, (D,)): use only the feature units where it is True, e.g.
+    ``live_units(real_features)``; ``None``: all of them.
+    """
+    if mask is not None:
+        width = {features_a.shape[-1], features_b.shape[-1]}
+        if mask.dtype != torch.bool or mask.dim() != 1 or width != {len(mask)} or not mask.any():
+            raise ValueError(
+                f"mask must be a bool tensor (D,) selecting at least one of the features' D = "
+                f"{sorted(width)} units, got {tuple(mask.shape)} {mask.dtype} with "
+                f"{int(mask.count_nonzero())} selected; build it with live_units(real_features)"
+            )
+        mask = mask.cpu()
+        features_a, features_b = features_a[:, mask], features_b[:, mask]
     return frechet_distance_from_stats(*gaussian_stats(features_a), *gaussian_stats(features_b))
+
+
+def live_units(features: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Bool mask (D,): True for the units whose std over ``features`` (N, D) exceeds ``eps``.
+
+    On real images's features, a dead unit (e.g. a ReLU that is 0 on every image) is False.
+    """
+    if features.dim() != 2 or features.shape[0] < 2:
+        raise ValueError(f"live_units needs features (N >= 2, D), got {tuple(features.shape)}")
+    return features.detach().to(torch.float64).std(dim=0) > eps
+
+
+def binomial_interval(correct: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson interval at ``level`` of a proportion (e.g. a label accuracy): correct of n."""
+    counts = all(isinstance(v, int) and not isinstance(v, bool) for v in (correct, n))
+    if not counts or n < 1 or not 0 <= correct <= n:
+        raise ValueError(
+            f"need integer counts n >= 1 and 0 <= correct <= n, got correct={correct!r}, "
+            f"n={n!r}; for an accuracy acc on n images pass correct=round(acc * n)"
+        )
+    if not 0 < level < 1:
+        raise ValueError(f"level is a probability in (0, 1), e.g. 0.95, got {level}")
+    from scipy.stats import binomtest
+
+    ci = binomtest(correct, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def _kth_neighbour_radii(features: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
@@ -133,7 +195,7 @@ def precision_recall(
 
 @torch.no_grad()
 def classifier_features(
-    classifier: MNISTClassifier, images: torch.Tensor, batch_size: int = 1000
+    classifier: Judge, images: torch.Tensor, batch_size: int = 1000
 ) -> torch.Tensor:
     """The classifier's penultimate features (N, D) of ``images`` (N, 1, 28, 28) in [0, 1]."""
     device = next(classifier.parameters()).device
@@ -148,7 +210,7 @@ def classifier_features(
 
 @torch.no_grad()
 def pair_features(
-    classifier: MNISTClassifier, canvases: torch.Tensor, batch_size: int = 1000
+    classifier: Judge, canvases: torch.Tensor, batch_size: int = 1000
 ) -> torch.Tensor:
     """Features (N, 2D) of two-digit 36x36 canvases: the classifier's features of the left
     digit's 28x28 window and of the right digit's, concatenated.
@@ -173,7 +235,7 @@ def pair_features(
 
 @torch.no_grad()
 def label_accuracy(
-    classifier: MNISTClassifier, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
+    classifier: Judge, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
 ) -> float:
     """Share of ``images`` (in [0, 1]) that ``classifier`` assigns to ``labels``."""
     device = next(classifier.parameters()).device
@@ -275,13 +337,31 @@ def real_floor(
 
 
 @torch.no_grad()
+def fd_over_seeds(
+    generator: Generator,
+    classifier: Judge,
+    real_features: torch.Tensor,
+    seeds: Sequence[int] = (0, 1, 2, 3),
+    n: int = 10_000,
+    mask: torch.Tensor | None = None,
+) -> list[float]:
+    """One Fréchet distance per noise seed (:func:`generate`'s ``seed``) of ``n`` samples against
+    ``real_features``, on the units ``mask`` selects (all if None): their spread is sampling noise.
+    """
+    if not seeds:
+        raise ValueError("fd_over_seeds needs at least one seed, e.g. seeds=(0, 1, 2, 3)")
+    fakes = (classifier_features(classifier, generate(generator, n, s)[0]) for s in seeds)
+    return [frechet_distance(fake, real_features, mask) for fake in fakes]
+
+
+@torch.no_grad()
 def evaluate_generator(
     generator: Generator,
     device: torch.device | str = "cpu",
     n: int = 10_000,
     seed: int = 0,
     k: int = 3,
-    classifier: MNISTClassifier | None = None,
+    classifier: Judge | None = None,
     real_features: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """All generator metrics of this module for ``n`` samples against the real test images.

@@ -3,6 +3,9 @@
 * ``mnist-classifier``: the judge, a small CNN trained on MNIST train (normal Trainer,
   cross-entropy). Its predictions and penultimate features give every generator metric
   (:mod:`mtl_tutorial.gan_eval`); it must ship before any GAN can be evaluated.
+* ``mnist-judge``, ``mnist-judge-mlp`` (issue #18): stronger judges with live features, a
+  wider CNN trained on randomly shifted/rotated digits and an MLP for a second opinion
+  (:mod:`mtl_tutorial.models.judges`). Not used by the GAN metrics yet.
 * ``dcgan``: unconditional baseline (D has only the real/fake head).
 * ``cgan``: conditional baseline, projection discriminator, no class head.
 * ``acgan``: AC-GAN, real/fake head + class head (Odena et al., 2017).
@@ -42,6 +45,7 @@ from ..checkpoint import save_checkpoint
 from ..data import MNISTDigits
 from ..loaders import BatchLoader
 from ..models.classifier import MNISTClassifier
+from ..models.judges import ConvJudge, MLPJudge
 from ..models.mtcgan import GAN, GANConfig, Generator
 from ..tasks import classification
 from ..trainer import Trainer
@@ -57,6 +61,8 @@ __all__ = [
     "GAN_EPOCHS",
     "GAN_GPU_EPOCHS",
     "GAN_LR",
+    "JUDGE_EPOCHS",
+    "JUDGE_MLP_EPOCHS",
     "MNIST",
     "MONITOR_SAMPLES",
     "QUICK_BATCHES",
@@ -84,6 +90,26 @@ register_standard(
     [DIGIT],
     MNISTClassifier,
     chapter=CHAPTER,
+)
+# issue #18: the stronger judges (same data, optimiser and schedule as the shipped one)
+JUDGE_EPOCHS, JUDGE_MLP_EPOCHS = 6, 10
+register_standard(
+    "mnist-judge",
+    "a stronger judge: wider CNN with BatchNorm, trained on shifted/rotated digits, live features",
+    MNIST,
+    [DIGIT],
+    ConvJudge,
+    chapter=CHAPTER,
+    epochs=JUDGE_EPOCHS,
+)
+register_standard(
+    "mnist-judge-mlp",
+    "a second judge of another family: an MLP on the pixels (label accuracy cross-check)",
+    MNIST,
+    [DIGIT],
+    MLPJudge,
+    chapter=CHAPTER,
+    epochs=JUDGE_MLP_EPOCHS,
 )
 
 # --- the GANs ---------------------------------------------------------------------------

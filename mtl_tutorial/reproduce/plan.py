@@ -79,7 +79,7 @@ class Job:
 def family_of(exp: experiments.Experiment) -> str:
     """The family whose data and network size an experiment shares (see :data:`FAMILY_DATA`)."""
     name = exp.name
-    if name == "mnist-classifier":
+    if name in ("mnist-classifier", "mnist-judge", "mnist-judge-mlp"):  # the judges: classifiers
         return "mnist"
     if exp.chapter.startswith("5"):
         return "gan"
