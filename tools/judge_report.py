@@ -62,6 +62,7 @@ def main() -> None:
     index = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: args.n]
     real = gan_eval.classifier_features(judge, test_images)
     live = gan_eval.live_units(real)
+    live_old = gan_eval.live_units(gan_eval.classifier_features(old, test_images))
     report: dict = {
         "n": args.n,
         "seeds": args.seeds,
@@ -71,10 +72,7 @@ def main() -> None:
             for name, m in ((JUDGE, judge), (MLP, mlp), ("mnist-classifier", old))
         },
         "live_units": [int(live.sum()), len(live)],
-        "live_units_mnist_classifier": [
-            int(gan_eval.live_units(gan_eval.classifier_features(old, test_images)).sum()),
-            int(gan_eval.classifier_features(old, test_images[:2]).shape[1]),
-        ],
+        "live_units_mnist_classifier": [int(live_old.sum()), len(live_old)],
         "fd_floor": gan_eval.frechet_distance(
             gan_eval.classifier_features(judge, train.batch(index)[0]), real, live
         ),

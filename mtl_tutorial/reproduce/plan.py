@@ -79,10 +79,8 @@ class Job:
 def family_of(exp: experiments.Experiment) -> str:
     """The family whose data and network size an experiment shares (see :data:`FAMILY_DATA`)."""
     name = exp.name
-    if name in ("mnist-classifier", "mnist-judge", "mnist-judge-mlp"):  # the judges: classifiers
-        return "mnist"
-    if exp.chapter.startswith("5"):
-        return "gan"
+    if exp.chapter.startswith("5"):  # the GANs, and the judges: MNIST classifiers
+        return "gan" if name in experiments.ch5_mtcgan.ALL_VARIANTS else "mnist"
     if exp.chapter.startswith("4"):
         return "genseg"
     if name.startswith("shapes-nt"):
