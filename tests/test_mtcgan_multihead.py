@@ -77,7 +77,7 @@ def test_the_new_experiments_are_what_issue_18_asks_for():
         assert config.projection and config.adv_heads == 1 and config.head_steps == 0
     for name in EXTRA_VARIANTS:  # same budget, judge and metrics as the other GANs
         exp, mtcgan = experiments.get(name), experiments.get("mtcgan")
-        assert exp.requires == (gan_eval.CLASSIFIER,) and exp.chapter == mtcgan.chapter
+        assert exp.requires == mtcgan.requires and exp.chapter == mtcgan.chapter
         assert (exp.default_epochs, exp.gpu_epochs, exp.metrics) == (
             mtcgan.default_epochs,
             mtcgan.gpu_epochs,
@@ -375,21 +375,35 @@ def test_quick_run_checkpoints_and_evaluates(name, tmp_path, mnist_root, capsys,
     result, path = experiments.run(name, TrainConfig(seed=0, quick=True, out_dir=tmp_path))
     run_dir = tmp_path / name
     assert path.exists() and (run_dir / "seed0_full.pt").exists()
-    assert (run_dir / "samples" / "epoch_01.png").exists()
+    assert (run_dir / "seed0_samples" / "epoch_01.png").exists()
     assert isinstance(result.model, Generator) and {"train_d_loss", "train_g_loss"} <= set(
         result.metrics
     )
     assert isinstance(pretrained.load(name, checkpoint=path), Generator)
     # the CLI's evaluation path on the quick checkpoint, with 500 instead of 10,000 samples
     try:
-        gan_eval.load_classifier("cpu")
+        for judge in (gan_eval.JUDGE, gan_eval.SECOND_JUDGE):
+            gan_eval.load_classifier("cpu", judge)
     except gan_eval.ClassifierMissingError:
-        pytest.skip("the judge mnist-classifier is not shipped here")
+        pytest.skip("the judges mnist-judge and mnist-judge-mlp are not shipped here")
     full = gan_eval.evaluate_generator
     monkeypatch.setattr(gan_eval, "evaluate_generator", functools.partial(full, n=500))
     argv = ["evaluate", name, "--checkpoint", str(path), "--device", "cpu", "--json"]
     assert main(argv) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
-    expected = {"label_accuracy", "classifier_fid", "precision", "recall"}
+    expected = {"label_accuracy", "label_accuracy_mlp", "classifier_fid", "precision", "recall"}
     assert expected <= set(metrics) and set(metrics) == set(experiments.get(name).metrics)
     assert all(math.isfinite(v) for v in metrics.values())
+
+
+def test_plateau_rule_stops_a_flat_fd_curve_and_not_a_falling_one():
+    from mtl_tutorial.experiments.ch5_mtcgan import plateaued
+
+    assert plateaued([90, 50, 30, 29.9, 29.8])  # two epochs, each under 2 % below 30
+    assert not plateaued([90, 50, 30, 29, 28])  # 28 is 6.7 % below 30: still falling
+    assert not plateaued([90, 50, 30, 31, 29.3])  # the second epoch beats 30 by 2.3 %
+    assert plateaued([90, 50, 30, 35, 40])  # worse than the best: a flat (or rising) curve
+    assert not plateaued([90, 80])  # too short to judge with patience 2
+    assert plateaued([10, 9.9], patience=1) and not plateaued([10, 9.7], patience=1)
+    with pytest.raises(ValueError, match="patience >= 1"):
+        plateaued([1, 2, 3], patience=0)

@@ -122,10 +122,12 @@ def test_spec_tables_follow_the_naming_rules():
     ]
 
 
-def test_the_judge_is_registered_under_the_name_gan_eval_loads():
+def test_the_judges_are_registered_under_the_names_gan_eval_loads():
     from mtl_tutorial import gan_eval
 
-    assert experiments.get(gan_eval.CLASSIFIER).chapter == "5-mtcgan"
+    for name in (gan_eval.CLASSIFIER, gan_eval.JUDGE, gan_eval.SECOND_JUDGE):
+        assert experiments.get(name).chapter == "5-mtcgan"
+        assert name in experiments.get("mtcgan-proj").requires  # trained before any GAN
 
 
 def test_old_recipe_paths_keep_the_names_notebooks_use():
