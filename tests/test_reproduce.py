@@ -64,7 +64,9 @@ def test_plan_puts_dependencies_first_and_skips_aliases():
 def test_plan_adds_a_dependency_whose_weights_are_missing(tmp_path, monkeypatch):
     monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(tmp_path))  # an empty weights folder
     plan = build_plan(["dcgan"], seeds=(0,))
-    assert [j.experiment for j in plan] == ["mnist-classifier", "dcgan"]
+    judges = [j.experiment for j in plan][:-1]  # every judge first, then the GAN
+    assert sorted(judges) == ["mnist-classifier", "mnist-judge", "mnist-judge-mlp"]
+    assert plan[-1].experiment == "dcgan"
     with pytest.raises(ValueError, match="matches no experiment"):
         build_plan(["no-such-*"])
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mtl_tutorial import gan_eval, pretrained, store
-from mtl_tutorial.experiments.ch5_mtcgan import ALL_VARIANTS
+from mtl_tutorial.experiments.ch5_mtcgan import VARIANTS
 
 
 def _checkpoint(name: str, seed: int, runs: Path) -> Path | None:
@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     recorded = store.manifest()
-    names = args.names or [n for n in ALL_VARIANTS if n in recorded]
-    unknown = [n for n in names if n not in ALL_VARIANTS or n not in recorded]
+    names = args.names or [n for n in VARIANTS if n in recorded]
+    unknown = [n for n in names if n not in VARIANTS or n not in recorded]
     if unknown:
-        p.error(f"not a recorded GAN experiment: {unknown}; choose from {sorted(ALL_VARIANTS)}")
+        p.error(f"not a recorded GAN experiment: {unknown}; choose from {sorted(VARIANTS)}")
     jobs = [(n, r["seed"]) for n in names for r in recorded[n].get("runs", [])]
     missing = []
     for name, seed in tqdm(jobs, desc="re-evaluating", unit="run"):

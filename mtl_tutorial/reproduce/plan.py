@@ -80,7 +80,7 @@ def family_of(exp: experiments.Experiment) -> str:
     """The family whose data and network size an experiment shares (see :data:`FAMILY_DATA`)."""
     name = exp.name
     if exp.chapter.startswith("5"):  # the GANs, and the judges: MNIST classifiers
-        return "gan" if name in experiments.ch5_mtcgan.ALL_VARIANTS else "mnist"
+        return "gan" if name in experiments.ch5_mtcgan.VARIANTS else "mnist"
     if exp.chapter.startswith("4"):
         return "genseg"
     if name.startswith("shapes-nt"):
