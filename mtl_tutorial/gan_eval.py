@@ -65,6 +65,7 @@ __all__ = [
     "precision_recall",
     "real_floor",
     "real_test_features",
+    "require_judges",
 ]
 
 #: Chapter 4's judge (two-digit canvases) and the GANs' per-epoch monitor.
@@ -309,6 +310,21 @@ def load_classifier(device: torch.device | str = "cpu", name: str = CLASSIFIER) 
     model = _ARCHITECTURES[name]()
     load_checkpoint(store.verify_weights(name), model)
     return model.to(device).eval()  # type: ignore[return-value]  # every entry is a Judge
+
+
+def require_judges(names: Sequence[str] = (JUDGE, SECOND_JUDGE)) -> None:
+    """Fail with :class:`ClassifierMissingError` unless every judge in ``names`` ships intact.
+
+    Checks the files and their sha256 only: no network is built, so the seeded random
+    number stream of a training run that calls this first is not touched.
+    """
+    for name in names:
+        if name not in store.available():
+            raise ClassifierMissingError(
+                f"the generator metrics need the shipped {name!r} weights, which are missing. "
+                f"Train it first with `python -m mtl_tutorial train {name} --ship`."
+            )
+        store.verify_weights(name)
 
 
 def classifier_key(name: str = CLASSIFIER) -> str:

@@ -305,6 +305,8 @@ def test_missing_judge_gives_a_clear_error(monkeypatch, capsys, tmp_path):
         gan_eval.load_classifier()
     with pytest.raises(gan_eval.ClassifierMissingError, match="train mnist-judge --ship"):
         gan_eval.load_classifier("cpu", gan_eval.JUDGE)
+    with pytest.raises(gan_eval.ClassifierMissingError, match="train mnist-judge-mlp --ship"):
+        gan_eval.require_judges(["mnist-judge-mlp"])
     with pytest.raises(ValueError, match="unknown judge 'inception'"):
         gan_eval.load_classifier("cpu", "inception")
     # a runtime error (exit status 1), not a usage error
@@ -364,3 +366,15 @@ def test_cli_sample_unconditional_and_clear_errors(tmp_path, capsys):
     argv = ["sample", "mnist-classifier", "--out", str(tmp_path / "x.png"), "--checkpoint", str(c)]
     assert main(argv) == 2
     assert "is not generative" in capsys.readouterr().err
+
+
+def test_checking_the_judges_leaves_the_seeded_random_stream_alone():
+    """A GAN run checks its judges before it builds its networks: same seed, same networks."""
+    torch.manual_seed(0)
+    before = torch.rand(3)
+    torch.manual_seed(0)
+    try:
+        gan_eval.require_judges()
+    except gan_eval.ClassifierMissingError:
+        pytest.skip("the judges are not shipped here")
+    assert torch.equal(torch.rand(3), before)
