@@ -99,6 +99,17 @@ def test_seed_values_are_ordered_by_seed(results):
     assert report.final_values("multi", "test_loss") == [0.25, 0.125]
 
 
+def test_seed_history_reads_the_manifest_or_the_shipped_checkpoint(results, tmp_path):
+    assert report.seed_history("multi", 1)[-1] == {"epoch": 2, "test_loss": 0.125}
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for run in manifest["experiments"]["multi"]["runs"]:
+        del run["history"]  # a run recorded before the manifest kept histories
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert report.seed_history("multi", 0) == report.history("multi")  # the shipped seed
+    with pytest.raises(KeyError, match="no history recorded for 'multi' seed 1"):
+        report.seed_history("multi", 1)
+
+
 def test_presence_and_the_shipped_run(results):
     assert report.has_results("multi") and not report.has_results("nothing")
     assert report.unrecorded(["nothing", "multi", "else"]) == ["nothing", "else"]

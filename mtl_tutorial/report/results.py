@@ -33,6 +33,7 @@ __all__ = [
     "run_metrics",
     "seed_delta_m",
     "seed_values",
+    "seed_history",
     "seeds",
     "shipped",
     "training_config",
@@ -86,6 +87,17 @@ def run_metrics(name: str, seed: int) -> dict[str, float]:
         if run["seed"] == seed:
             return dict(run["metrics"])
     raise KeyError(f"{name} has no recorded seed {seed}; it has {seeds(name)}")
+
+
+def seed_history(name: str, seed: int) -> list[dict[str, float]]:
+    """Per-epoch history of seed ``seed`` of ``name``: the manifest's, or for the shipped seed
+    of a run recorded before the manifest kept histories, the one in the shipped checkpoint."""
+    try:
+        return store.run_history(name, seed)
+    except KeyError:
+        if seed != shipped(name).seed:
+            raise
+        return history(name)
 
 
 def final_values(name: str, key: str) -> list[float]:
