@@ -41,7 +41,8 @@ Training
 
 Evaluation and reports
 
-* ``gan_eval``: the judge classifier, Fréchet distance, precision and recall [4, 5]
+* ``feature_stats``: Fréchet distance, live units, precision and recall of feature sets [4, 5]
+* ``gan_eval``: the judges of generated digits and the generator metrics [4, 5]
 * ``report``: the book's tables and seed statistics, read from the manifest [2-5]
 * ``viz``: image grids and figures [1-5]
 * ``bench_weighting``: the speed benchmark of the weighting methods [3]

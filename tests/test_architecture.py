@@ -20,7 +20,7 @@ MAX_LINES = 400
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "files", "utils"),
     ("checkpoint", "store"),
-    ("data", "loaders", "tasks", "metrics", "losses"),
+    ("data", "loaders", "tasks", "metrics", "losses", "feature_stats"),
     ("models",),
     ("weighting",),
     ("trainer", "schedules"),
