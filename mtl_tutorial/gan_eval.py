@@ -334,26 +334,25 @@ def evaluate_generator(
     judge = load_classifier(device, JUDGE)
     real = real_test_features(device, n, seed, JUDGE)
     mask = live_units(real_test_features(device, name=JUDGE))
-    seeds = (seed, *[s for s in NOISE_SEEDS if s != seed])
-    fds: list[float] = []
+    images, labels = generate(generator, n, seed)
+    fake = classifier_features(judge, images)
+    precision, recall = precision_recall(real, fake, k)
     metrics = {}
-    for s in seeds:
-        images, labels = generate(generator, n, s)
-        fake = classifier_features(judge, images)
-        fds.append(frechet_distance(fake, real, mask))
-        if s != seed:
-            continue
-        precision, recall = precision_recall(real, fake, k)
-        if conditional:
-            correct = round(label_accuracy(judge, images, labels) * n)
-            low, high = binomial_interval(correct, n)
-            second = load_classifier(device, SECOND_JUDGE)
-            metrics.update(
-                label_accuracy=correct / n,
-                label_accuracy_low=low,
-                label_accuracy_high=high,
-                label_accuracy_mlp=label_accuracy(second, images, labels),
-            )
+    if conditional:
+        correct = round(label_accuracy(judge, images, labels) * n)
+        low, high = binomial_interval(correct, n)
+        second = load_classifier(device, SECOND_JUDGE)
+        metrics.update(
+            label_accuracy=correct / n,
+            label_accuracy_low=low,
+            label_accuracy_high=high,
+            label_accuracy_mlp=label_accuracy(second, images, labels),
+        )
+    others = [s for s in NOISE_SEEDS if s != seed]
+    fds = [
+        frechet_distance(fake, real, mask),
+        *fd_over_seeds(generator, judge, real, others, n, mask),
+    ]
     metrics.update(
         classifier_fid=fds[0],
         classifier_fid_noise_sd=float(torch.tensor(fds).std()),
