@@ -17,6 +17,7 @@ from mtl_tutorial.errors import WeightsIntegrityError
 from mtl_tutorial.reproduce import build_plan
 from mtl_tutorial.reproduce.pack import INDEX, Packer, PackLimits, import_results, read_index
 from mtl_tutorial.reproduce.plan import estimate_wall, format_plan
+from mtl_tutorial.reproduce.runner import prepare_staging
 
 NAME = "shapes-nt-r000-single-shapes"  # a tiny registered network
 
@@ -69,6 +70,19 @@ def test_plan_adds_a_dependency_whose_weights_are_missing(tmp_path, monkeypatch)
     assert plan[-1].experiment == "dcgan"
     with pytest.raises(ValueError, match="matches no experiment"):
         build_plan(["no-such-*"])
+
+
+def test_staging_holds_the_shipped_judges_of_a_gan_planned_alone(tmp_path):
+    """``--only cgan`` plans no judge (their weights are shipped), yet the staged weights
+    folder must hold them: the GAN's metrics read them (a job's ``requires`` lists only the
+    planned dependencies, so staging has to look them up in the registry)."""
+    plan = build_plan(["cgan"], seeds=(0,))
+    assert [j.experiment for j in plan] == ["cgan"] and plan[0].requires == ()
+    prepare_staging(plan, tmp_path)
+    staged = sorted(p.name for p in tmp_path.glob("*.pt"))
+    assert staged == ["mnist-classifier.pt", "mnist-judge-mlp.pt", "mnist-judge.pt"]
+    entries = json.loads((tmp_path / "manifest.json").read_text())["experiments"]
+    assert "cgan" not in entries and "mnist-judge" in entries  # planned out, judges kept
 
 
 def test_packing_respects_file_count_and_size(tmp_path):

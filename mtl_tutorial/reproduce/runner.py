@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .. import pretrained
+from .. import experiments, pretrained
 from ..checkpoint import read_checkpoint
 from ..utils import describe_device, progress
 from .pack import Packer, PackLimits
@@ -52,14 +52,18 @@ def default_jobs(device: str) -> int:
 
 def prepare_staging(plan: list[Job], staging: Path) -> None:
     """Fill ``staging`` with the shipped manifest minus the planned experiments, and the
-    weight files of the unplanned dependencies (their results are read, not retrained)."""
+    weight files of the unplanned dependencies (their results are read, not retrained).
+
+    The dependencies come from the registry: a job's own ``requires`` lists only the planned
+    ones (its scheduling edges), so ``--only cgan`` would otherwise stage no judge."""
     planned = {j.experiment for j in plan}
     entries = pretrained.entries()
     kept = {
         k: v for k, v in entries.items() if k not in planned and v.get("alias_of") not in planned
     }
     staging.mkdir(parents=True, exist_ok=True)
-    for name in {r for j in plan for r in j.requires} - planned:
+    needed = {r for j in planned for r in experiments.get(j).requires} - planned
+    for name in sorted(needed):
         entry = kept.get(name, {})
         source = pretrained.weights_dir() / entry.get("file", "-")
         if source.is_file():
