@@ -44,6 +44,7 @@ __all__ = [
     "record_run",
     "run_history",
     "seed_statistics",
+    "seed_weights",
     "sha256_of",
     "ship",
     "verify_weights",
@@ -217,6 +218,24 @@ def verify_weights(name: str, weights_dir: Path | None = None) -> Path:
             f"shipped weights of {name!r} were changed: {path} has sha256 {actual[:12]}..., "
             f"the manifest records {expected[:12]}.... Fix: {_RESTORE.format(path=path)}, "
             f"or {retrain}"
+        )
+    return path
+
+
+def seed_weights(
+    name: str, seed: int, runs: str | os.PathLike[str] = "runs", weights_dir: Path | None = None
+) -> Path:
+    """The weight file of seed ``seed`` of ``name``: the shipped file for the shipped seed
+    (sha256 checked), else ``runs/NAME/seed<S>.pt``, where ``train --record`` leaves it."""
+    entry = manifest(weights_dir).get(name, {})
+    if "file" in entry and seed == entry.get("seed", 0):
+        return verify_weights(name, weights_dir)
+    path = Path(runs) / name / f"seed{seed}.pt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: seed {seed} of {name!r} is not shipped and its recorded "
+            f"weights are not in {runs}. Fix: pass the runs folder that holds it, or train it "
+            f"again with `python -m mtl_tutorial train {name} --seed {seed} --record`"
         )
     return path
 

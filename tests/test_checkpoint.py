@@ -16,6 +16,7 @@ from mtl_tutorial.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from mtl_tutorial.errors import WeightsIntegrityError
 
 
 def _net(width: int = 8) -> nn.Module:
@@ -103,6 +104,20 @@ def test_ship_and_record_write_a_manifest(tmp_path):
     assert len(pretrained.manifest(weights)["toy"]["runs"]) == 3
     assert json.loads((weights / "manifest.json").read_text())["format_version"] == 1
     assert pretrained.available(weights) == ["toy"]
+
+
+def test_seed_weights_finds_the_shipped_seed_and_the_recorded_ones(tmp_path):
+    weights, runs = tmp_path / "weights", tmp_path / "runs"
+    ship_from = save_checkpoint(tmp_path / "seed0.pt", _net(), _meta(0))
+    shipped = pretrained.ship("toy", ship_from, weights)
+    assert pretrained.seed_weights("toy", 0, runs, weights) == shipped
+    recorded = save_checkpoint(runs / "toy" / "seed1.pt", _net(), _meta(1))
+    assert pretrained.seed_weights("toy", 1, runs, weights) == recorded
+    with pytest.raises(FileNotFoundError, match=r"seed2\.pt is missing.*--seed 2 --record"):
+        pretrained.seed_weights("toy", 2, runs, weights)
+    shipped.write_bytes(b"damaged")  # the shipped seed is checked, never read blindly
+    with pytest.raises(WeightsIntegrityError, match="were changed"):
+        pretrained.seed_weights("toy", 0, runs, weights)
 
 
 def test_weights_path_error_names_the_fix(tmp_path):

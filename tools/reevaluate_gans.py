@@ -20,19 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
 from mtl_tutorial import gan_eval, pretrained, store
 from mtl_tutorial.experiments.ch5_mtcgan import VARIANTS
-
-
-def _checkpoint(name: str, seed: int, runs: Path) -> Path | None:
-    if seed == store.manifest()[name].get("seed", 0) and name in store.available():
-        return store.weights_path(name)
-    path = runs / name / f"seed{seed}.pt"
-    return path if path.exists() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(n, r["seed"]) for n in names for r in recorded[n].get("runs", [])]
     missing = []
     for name, seed in tqdm(jobs, desc="re-evaluating", unit="run"):
-        path = _checkpoint(name, seed, Path(args.runs))
-        if path is None:
+        try:
+            path = store.seed_weights(name, seed, args.runs)
+        except FileNotFoundError:
             missing.append(f"{name} seed {seed}")
             continue
         model = pretrained.load(name, device=args.device, checkpoint=path)

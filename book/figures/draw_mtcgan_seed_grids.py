@@ -30,16 +30,10 @@ COLUMNS = 6  # noise vectors per class
 
 
 def _generator(name: str, seed: int, runs: Path) -> torch.nn.Module:
-    if seed == store.manifest()[name].get("seed", 0):
-        return pretrained.load(name)
-    path = runs / name / f"seed{seed}.pt"
-    if not path.exists():
-        raise SystemExit(
-            f"{path} is missing: seed {seed} of {name} is recorded in the manifest, but its "
-            f"weights are not here. Train it again with `python -m mtl_tutorial train {name} "
-            f"--seed {seed} --record`, or pass --runs with the folder that holds it"
-        )
-    return pretrained.load(name, checkpoint=path)
+    try:
+        return pretrained.load(name, checkpoint=store.seed_weights(name, seed, runs))
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from error
 
 
 def main() -> None:
