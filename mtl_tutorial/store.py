@@ -24,6 +24,7 @@ import json
 import os
 import statistics
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ __all__ = [
     "seed_weights",
     "sha256_of",
     "ship",
+    "using_weights",
     "verify_weights",
     "weights_dir",
     "weights_path",
@@ -61,12 +63,36 @@ RUN_FIELDS = ("seed", "epochs", "device", "threads", "torch_version", "budget", 
 _RESTORE = "restore it with `git checkout -- {path}` (or reinstall the package)"
 
 
+_USING: ContextVar[Path | None] = ContextVar("mtl_tutorial_weights", default=None)
+
+
 def weights_dir(folder: str | os.PathLike[str] | None = None) -> Path:
-    """The weights folder: ``folder`` if given, else ``$MTL_TUTORIAL_WEIGHTS``, else the package's."""
+    """The weights folder: ``folder`` if given, else the one of an enclosing
+    :func:`using_weights` block, else ``$MTL_TUTORIAL_WEIGHTS``, else the package's."""
     if folder is not None:
         return Path(folder)
+    if (active := _USING.get()) is not None:
+        return active
     env = os.environ.get(WEIGHTS_ENV_VAR)
     return Path(env).expanduser() if env else WEIGHTS_DIR
+
+
+@contextlib.contextmanager
+def using_weights(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """Within the block, everything that reads the manifest or the weights by default (the
+    ``report`` functions, ``pretrained.load``) uses ``folder``, e.g. a second weights folder
+    that holds the runs of another training budget; outside it, nothing changes."""
+    path = Path(folder)
+    if not (path / "manifest.json").is_file():
+        raise FileNotFoundError(
+            f"{path} holds no manifest.json: it is not a weights folder. Fix: pass the folder "
+            "that `python -m mtl_tutorial reproduce --import` wrote"
+        )
+    token = _USING.set(path)
+    try:
+        yield path
+    finally:
+        _USING.reset(token)
 
 
 _folder = weights_dir  # for the functions below, whose ``weights_dir`` argument shadows it

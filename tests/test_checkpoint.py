@@ -120,6 +120,23 @@ def test_seed_weights_finds_the_shipped_seed_and_the_recorded_ones(tmp_path):
         pretrained.seed_weights("toy", 0, runs, weights)
 
 
+def test_using_weights_redirects_the_default_folder_only_inside_the_block(tmp_path):
+    from mtl_tutorial import report
+
+    other = tmp_path / "other"
+    pretrained.ship("toy", save_checkpoint(tmp_path / "s0.pt", _net(), _meta(0, 0.9)), other)
+    pretrained.record_run("toy", save_checkpoint(tmp_path / "s1.pt", _net(), _meta(1, 0.7)), other)
+    before = pretrained.weights_dir()
+    with pretrained.using_weights(other) as folder:
+        assert folder == other and pretrained.weights_dir() == other
+        assert report.seed_values("toy", "acc") == [0.9, 0.7]
+        assert pretrained.verify_weights("toy") == other / "toy.pt"
+    assert pretrained.weights_dir() == before and "toy" not in pretrained.manifest()
+    with pytest.raises(FileNotFoundError, match="no manifest.json"):
+        with pretrained.using_weights(tmp_path / "empty"):
+            pass
+
+
 def test_weights_path_error_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m mtl_tutorial train nothing"):
         pretrained.weights_path("nothing", tmp_path)

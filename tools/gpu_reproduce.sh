@@ -22,7 +22,11 @@ prepare)
   mkdir -p "$SEND/data/MNIST/raw" "$STASH"
   cp "$RAW_SOURCE"/*-ubyte.gz "$SEND/data/MNIST/raw/"
   shopt -s nullglob
-  for pt in mtl_tutorial/weights/*.pt; do mv "$pt" "$STASH/"; done
+  # every shipped .pt, subfolders (e.g. weights/longer-budget) included, keeping its path
+  while IFS= read -r -d '' pt; do
+    rel=${pt#mtl_tutorial/weights/}
+    mkdir -p "$STASH/$(dirname "$rel")" && mv "$pt" "$STASH/$rel"
+  done < <(find mtl_tutorial/weights -name '*.pt' -print0)
   tree_bytes=$( (git ls-files -z --cached --others --exclude-standard | xargs -0 -r du -cb 2>/dev/null || true) | awk '/total$/ {s += $1} END {print s + 0}')
   send_bytes=$(du -cb "$SEND" | tail -1 | cut -f1)
   total=$((tree_bytes + send_bytes))
@@ -32,7 +36,10 @@ prepare)
   ;;
 restore)
   shopt -s nullglob
-  for pt in "$STASH"/*.pt; do mv "$pt" mtl_tutorial/weights/; done
+  while IFS= read -r -d '' pt; do
+    rel=${pt#"$STASH"/}
+    mkdir -p "mtl_tutorial/weights/$(dirname "$rel")" && mv "$pt" "mtl_tutorial/weights/$rel"
+  done < <(find "$STASH" -name '*.pt' -print0)
   git status --short mtl_tutorial/weights | grep -v '^??' && echo "(weights differ from git: see above)" || echo "shipped weights restored"
   ;;
 run)
