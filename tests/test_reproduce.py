@@ -144,6 +144,38 @@ def test_partial_archive_imports_exactly_what_finished(tmp_path):
     assert pretrained.verify_weights(NAME, tmp_path / "weights").is_file()
 
 
+def test_more_seeds_join_an_entry_of_their_budget_and_never_one_of_another(tmp_path):
+    weights = tmp_path / "weights"
+    first = Packer(tmp_path / "first", info={"quick": True, "ship_seed": 0})
+    first.add(*_checkpoint(tmp_path, 0))
+    import_results(tmp_path / "first", weights)
+    # `reproduce --seeds 3 --ship-seed 0`: nothing ships, seed 3 joins the entry
+    more = Packer(tmp_path / "more", info={"quick": True, "ship_seed": 0})
+    more.add(_checkpoint(tmp_path, 3)[0])
+    import_results(tmp_path / "more", weights)
+    entry = pretrained.manifest(weights)[NAME]
+    assert [r["seed"] for r in entry["runs"]] == [0, 3] and entry["seed"] == 0
+    other = Packer(tmp_path / "other", info={"quick": True, "ship_seed": 0})
+    meta, _ = _checkpoint(tmp_path, 4)
+    other.add({**meta, "budget": "gpu"})
+    with pytest.raises(ValueError, match="never mixes budgets.*another weights folder"):
+        import_results(tmp_path / "other", weights)
+    assert [r["seed"] for r in pretrained.manifest(weights)[NAME]["runs"]] == [0, 3]
+
+
+def test_ship_seed_option_defaults_to_the_first_seed(tmp_path, monkeypatch):
+    from mtl_tutorial.reproduce import runner
+
+    seen = []
+    monkeypatch.setattr(
+        runner, "run_plan", lambda plan, options: seen.append(options) or {"failed": {}}
+    )
+    argv = ["reproduce", "--only", NAME, "--device", "cpu", "--out", str(tmp_path)]
+    assert main([*argv, "--seeds", "3,4"]) == 0
+    assert main([*argv, "--seeds", "3,4", "--ship-seed", "0"]) == 0
+    assert [o.ship_seed for o in seen] == [3, 0]
+
+
 def test_quick_plan_end_to_end_then_import_evaluates_as_recorded(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     argv = ["reproduce", "--only", "shapes-nt-r000-*", "--seeds", "0", "--device", "cpu"]

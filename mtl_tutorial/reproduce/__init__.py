@@ -72,7 +72,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         jobs=jobs,
         epochs=1 if args.quick else None,
         quick=args.quick,
-        ship_seed=args.seeds[0],
+        ship_seed=args.seeds[0] if args.ship_seed is None else args.ship_seed,
         pack_dir=Path(args.pack_dir) if args.pack_dir else None,
         limits=limits,
         time_limit_s=args.time_limit,
@@ -92,6 +92,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--seeds", type=_seeds, default=(0, 1, 2), help="default 0,1,2; the first ships")
+    p.add_argument(
+        "--ship-seed",
+        type=int,
+        default=None,
+        help="the seed whose weights ship (default: the first of --seeds); one outside "
+        "--seeds ships nothing, and --import adds the runs to the existing entries",
+    )
     p.add_argument(
         "--only", action="append", metavar="GLOB", help="experiments matching GLOB (repeatable)"
     )

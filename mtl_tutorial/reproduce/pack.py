@@ -180,6 +180,25 @@ def _verified_members(index: dict[str, Any], into: Path) -> dict[tuple[str, int]
     return out
 
 
+def _check_budgets(
+    index: dict[str, Any], entries: dict[str, Any], fresh: set[str], target: Path
+) -> None:
+    """Refuse runs that would join an entry trained under another budget (its seed
+    statistics would mix them); an entry the pack replaces (``fresh``) is not checked."""
+    for row in index["runs"]:
+        name, budget = row["experiment"], row["meta"].get("budget", "cpu")
+        if name in fresh or name not in entries or "alias_of" in entries[name]:
+            continue
+        theirs = {r.get("budget", "cpu") for r in entries[name].get("runs", [])}
+        if theirs and theirs != {budget}:
+            raise ValueError(
+                f"{name} seed {row['seed']} was trained under the {budget!r} budget, but the "
+                f"entry of {name} in {target} holds {sorted(theirs)} runs: a manifest entry "
+                "never mixes budgets. Fix: import into another weights folder "
+                "(MTL_TUTORIAL_WEIGHTS), or include the shipped seed so the entry is replaced"
+            )
+
+
 def import_results(
     folder: str | os.PathLike[str], weights_dir: Path | None = None, allow_quick: bool = False
 ) -> dict[str, Any]:
@@ -205,6 +224,7 @@ def import_results(
         fresh = {name for name, seed in checkpoints if seed == ship_seed}
         with pretrained.manifest_lock(target):
             entries = pretrained.entries(target)
+            _check_budgets(index, entries, fresh, target)
             for name in fresh:
                 if name in entries and "alias_of" not in entries[name]:
                     entries[name] = {"runs": []}
