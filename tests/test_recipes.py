@@ -24,6 +24,27 @@ def test_every_shipped_checkpoint_fits_its_experiment():
         assert any(r["seed"] == entry["seed"] for r in entry["runs"])
 
 
+def test_the_longer_budget_folder_holds_the_projection_family_at_the_gpu_budget():
+    """Chapter 5's second weights folder: at least 3 seeds of each GAN, every one trained under
+    the gpu budget (plateau rule, capped at GAN_GPU_EPOCHS), longer than the 6-epoch runs."""
+    from mtl_tutorial.recipes.mtcgan import (
+        GAN_EPOCHS,
+        GAN_GPU_EPOCHS,
+        LONGER_BUDGET,
+        LONGER_BUDGET_GANS,
+    )
+
+    with pretrained.using_weights(LONGER_BUDGET):
+        entries = pretrained.manifest()
+        assert sorted(entries) == sorted(LONGER_BUDGET_GANS)
+        for name, entry in entries.items():
+            assert pretrained.load(name).conditional  # sha256 and architecture checked
+            assert {0, 1, 2} <= {r["seed"] for r in entry["runs"]}, name
+            for run in entry["runs"]:
+                assert run["budget"] == "gpu" and GAN_EPOCHS < run["epochs"] <= GAN_GPU_EPOCHS
+                assert len(run["history"]) == run["epochs"], (name, run["seed"])
+
+
 @pytest.mark.parametrize(
     "name",
     [

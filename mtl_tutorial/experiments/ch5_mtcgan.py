@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import gan_eval
+from .. import gan_eval, store
 from ..checkpoint import save_checkpoint
 from ..data import MNISTDigits
 from ..loaders import BatchLoader
@@ -64,6 +64,8 @@ __all__ = [
     "JUDGES",
     "JUDGE_EPOCHS",
     "JUDGE_MLP_EPOCHS",
+    "LONGER_BUDGET",
+    "LONGER_BUDGET_GANS",
     "MNIST",
     "MONITOR_SAMPLES",
     "PLATEAU_MIN_GAIN",
@@ -195,6 +197,12 @@ REDESIGNS: dict[str, tuple[str, GANConfig]] = {
     ),
 }
 VARIANTS = {**_ORIGINAL, **REDESIGNS}  # every GAN of chapter 5
+#: The two contenders at the 6-epoch CPU budget and the step between them (cgan + patch
+#: head), trained again at the gpu budget (plateau rule, capped at GAN_GPU_EPOCHS) on the
+#: CPU: ``reproduce --budget gpu --device cpu --only NAME``, then ``reproduce --import``
+#: into a second weights folder (the package's manifest keeps the 6-epoch runs of all 11).
+LONGER_BUDGET_GANS = ("cgan", "mtcgan-proj-no-tac", "mtcgan-proj")
+LONGER_BUDGET = store.WEIGHTS_DIR / "longer-budget"
 
 
 def generator_for(config: GANConfig) -> Generator:
