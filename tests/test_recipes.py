@@ -26,7 +26,7 @@ def test_every_shipped_checkpoint_fits_its_experiment():
 
 def test_the_longer_budget_folder_holds_the_projection_family_at_the_gpu_budget():
     """Chapter 5's second weights folder: at least 3 seeds of each GAN, every one trained under
-    the gpu budget (plateau rule, capped at GAN_GPU_EPOCHS), longer than the 6-epoch runs."""
+    the gpu budget (plateau rule, capped at GAN_GPU_EPOCHS), some beyond the CPU budget."""
     from mtl_tutorial.recipes.mtcgan import (
         GAN_EPOCHS,
         GAN_GPU_EPOCHS,
@@ -40,9 +40,10 @@ def test_the_longer_budget_folder_holds_the_projection_family_at_the_gpu_budget(
         for name, entry in entries.items():
             assert pretrained.load(name).conditional  # sha256 and architecture checked
             assert {0, 1, 2} <= {r["seed"] for r in entry["runs"]}, name
-            for run in entry["runs"]:
-                assert run["budget"] == "gpu" and GAN_EPOCHS < run["epochs"] <= GAN_GPU_EPOCHS
+            for run in entry["runs"]:  # the plateau rule may stop a run before the cap
+                assert run["budget"] == "gpu" and run["epochs"] <= GAN_GPU_EPOCHS
                 assert len(run["history"]) == run["epochs"], (name, run["seed"])
+            assert max(r["epochs"] for r in entry["runs"]) > GAN_EPOCHS, name
 
 
 @pytest.mark.parametrize(
