@@ -21,7 +21,6 @@ case "${1:-}" in
 prepare)
   mkdir -p "$SEND/data/MNIST/raw" "$STASH"
   cp "$RAW_SOURCE"/*-ubyte.gz "$SEND/data/MNIST/raw/"
-  shopt -s nullglob
   # every shipped .pt, subfolders (e.g. weights/longer-budget) included, keeping its path
   while IFS= read -r -d '' pt; do
     rel=${pt#mtl_tutorial/weights/}
@@ -35,7 +34,6 @@ prepare)
   echo "shipped weights moved to $STASH: run '$0 restore' as soon as the GPU call returns"
   ;;
 restore)
-  shopt -s nullglob
   while IFS= read -r -d '' pt; do
     rel=${pt#"$STASH"/}
     mkdir -p "mtl_tutorial/weights/$(dirname "$rel")" && mv "$pt" "mtl_tutorial/weights/$rel"
