@@ -22,7 +22,7 @@ from mtl_tutorial.reproduce.runner import prepare_staging
 NAME = "shapes-nt-r000-single-shapes"  # a tiny registered network
 
 
-def _checkpoint(folder: Path, seed: int, name: str = NAME) -> tuple[dict, Path]:
+def _checkpoint(folder: Path, seed: int, name: str = NAME, budget: str = "cpu") -> tuple[dict, Path]:
     torch.manual_seed(seed)
     model = experiments.get(name).build_model()
     meta = {
@@ -30,7 +30,7 @@ def _checkpoint(folder: Path, seed: int, name: str = NAME) -> tuple[dict, Path]:
         "seed": seed,
         "epochs": 1,
         "quick": False,
-        "budget": "cpu",
+        "budget": budget,
         "device": "cpu (1 threads)",
         "threads": 1,
         "wall_time_s": 1.0,
@@ -201,3 +201,21 @@ def test_quick_plan_end_to_end_then_import_evaluates_as_recorded(tmp_path, monke
         for key, value in entry["metrics"].items():
             assert metrics[key] == pytest.approx(value, abs=1e-6), (name, key)
     assert "delta_m" in shipped["shapes-nt-r000-hard"]["metrics"]
+
+
+def test_import_keeps_an_entry_that_runs_of_another_budget_replace(tmp_path):
+    weights, kept = tmp_path / "weights", tmp_path / "weights" / "cpu-budget"
+    cpu = Packer(tmp_path / "cpu", info={"quick": True, "ship_seed": 0})
+    for seed in (0, 1):
+        cpu.add(*_checkpoint(tmp_path, seed))
+    import_results(tmp_path / "cpu", weights, keep_replaced=kept)  # nothing replaced yet
+    assert not (kept / "manifest.json").exists()
+    old = pretrained.manifest(weights)[NAME]
+    gpu = Packer(tmp_path / "gpu", info={"quick": True, "ship_seed": 0})
+    (tmp_path / "longer").mkdir()
+    gpu.add(*_checkpoint(tmp_path / "longer", 0, budget="gpu"))
+    import_results(tmp_path / "gpu", weights, keep_replaced=kept)
+    assert pretrained.manifest(weights)[NAME]["budget"] == "gpu"
+    aside = pretrained.manifest(kept)[NAME]
+    assert aside["runs"] == old["runs"] and aside["sha256"] == old["sha256"]
+    assert pretrained.verify_weights(NAME, kept).parent == kept  # its own copy of the file

@@ -6,6 +6,7 @@
 #   tools/gpu_reproduce.sh run       # there: measure step costs, run the gpu plan, pack to $OUT
 #   tools/gpu_reproduce.sh restore   # here: put the shipped weights back
 #   tools/gpu_reproduce.sh import DIR  # here: merge the fetched pack (DIR/pack) into the weights
+#                                    # (replaced cpu-budget entries go to weights/cpu-budget)
 #
 # The device machine has Python 3.12 and torch preinstalled and no network: nothing is
 # installed there; the package runs from the tree with PYTHONPATH=. .
@@ -21,7 +22,7 @@ case "${1:-}" in
 prepare)
   mkdir -p "$SEND/data/MNIST/raw" "$STASH"
   cp "$RAW_SOURCE"/*-ubyte.gz "$SEND/data/MNIST/raw/"
-  # every shipped .pt, subfolders (e.g. weights/longer-budget) included, keeping its path
+  # every shipped .pt, subfolders (e.g. weights/cpu-budget) included, keeping its path
   while IFS= read -r -d '' pt; do
     rel=${pt#mtl_tutorial/weights/}
     mkdir -p "$STASH/$(dirname "$rel")" && mv "$pt" "$STASH/$rel"
@@ -66,7 +67,9 @@ run)
   ls -la "$OUT" "$OUT/pack"
   ;;
 import)
-  python -m mtl_tutorial reproduce --import "${2:?usage: $0 import DIR (the fetched \$OUT)}/pack"
+  # an entry whose runs the gpu budget replaces keeps its cpu-budget runs in weights/cpu-budget
+  python -m mtl_tutorial reproduce --import "${2:?usage: $0 import DIR (the fetched \$OUT)}/pack" \
+    --keep-replaced mtl_tutorial/weights/cpu-budget
   ;;
 *)
   sed -n '2,12p' "$0"

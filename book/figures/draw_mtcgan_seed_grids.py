@@ -1,13 +1,14 @@
 """Draw samples of every training seed of chapter 5's GANs: ``mtcgan_seed_grids.png``.
 
-Only seed 0 of a GAN ships (``mtl_tutorial/weights/``); seeds 1 and 2 leave their averaged
-generator in ``runs/NAME/seed<S>.pt`` after ``python -m mtl_tutorial train NAME --seed S
---record``. This script loads every recorded seed it finds (the shipped file for seed 0)
+It draws the 6-epoch runs, the budget at which all eleven GANs are compared: their
+manifest is ``mtl_tutorial/weights/cpu-budget/`` (``--weights`` picks another folder). Only
+seed 0 of a GAN ships; seeds 1 and 2 leave their averaged generator in
+``runs/NAME/seed<S>.pt`` after ``python -m mtl_tutorial train NAME --seed S --record``. This script loads every recorded seed it finds (the shipped file for seed 0)
 and draws, for each GAN (rows) and seed (columns), the classes 0 to 9 (rows of the tile)
 with the same 6 noise vectors (columns of the tile), so a seed's mode collapse or blotchy
 class shows at a glance. It refuses to draw when a recorded seed's weights are missing.
 
-    python book/figures/draw_mtcgan_seed_grids.py [--runs RUNS_FOLDER]   # default: the repository's runs/
+    python book/figures/draw_mtcgan_seed_grids.py [--runs RUNS_FOLDER] [--weights FOLDER]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from mtl_tutorial import pretrained, report, store, viz  # noqa: E402
-from mtl_tutorial.experiments.ch5_mtcgan import VARIANTS  # noqa: E402
+from mtl_tutorial.experiments.ch5_mtcgan import CPU_BUDGET, VARIANTS  # noqa: E402
 
 OUT = Path(__file__).with_name("mtcgan_seed_grids.png")
 GANS = ["cgan", "mtcgan-proj-no-tac", "mtcgan-proj", "acgan", "mtcgan", "mtcgan-seed002"]
@@ -39,7 +40,14 @@ def _generator(name: str, seed: int, runs: Path) -> torch.nn.Module:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", default=Path(__file__).resolve().parents[2] / "runs", type=Path)
+    p.add_argument("--weights", default=CPU_BUDGET, type=Path, help="the weights folder read")
     args = p.parse_args()
+    with pretrained.using_weights(args.weights):
+        draw(args.runs)
+
+
+def draw(runs: Path) -> None:
+    """Draw the figure from the weights folder in use and the seeds' files under ``runs``."""
     unknown = [n for n in GANS if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"not a shipped GAN: {unknown}")
@@ -50,7 +58,7 @@ def main() -> None:
     for row, name in enumerate(GANS):
         for col, seed in enumerate(seeds):
             with torch.no_grad():
-                images = (_generator(name, seed, args.runs).sample(labels, z) + 1) / 2
+                images = (_generator(name, seed, runs).sample(labels, z) + 1) / 2
             ax = axes[row, col]
             ax.imshow(viz.mosaic(images.clamp(0, 1), ncols=COLUMNS), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])

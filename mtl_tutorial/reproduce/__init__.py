@@ -39,7 +39,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .measure import STEP_COSTS, load_step_costs, measure_families
 
     if args.import_dir:
-        summary = import_results(args.import_dir)
+        summary = import_results(args.import_dir, keep_replaced=args.keep_replaced)
         print(json.dumps({k: v for k, v in summary.items() if k != "info"}, indent=1))
         return 0
     device = get_device(args.device)
@@ -122,6 +122,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--measure", action="store_true", help="measure per-family step costs")
     p.add_argument(
         "--import", dest="import_dir", metavar="DIR", help="merge a pack into the weights"
+    )
+    p.add_argument(
+        "--keep-replaced",
+        metavar="FOLDER",
+        help="with --import: first copy every entry that runs of another budget replace "
+        "into this weights folder (e.g. mtl_tutorial/weights/cpu-budget)",
     )
     p.set_defaults(func=_cmd_reproduce)
     return p

@@ -28,6 +28,7 @@ from .. import pretrained
 from ..checkpoint import save_checkpoint
 from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
+from .budgets import copy_entries, entry_budgets
 
 __all__ = ["INDEX", "PackLimits", "Packer", "import_results", "read_index"]
 
@@ -200,7 +201,10 @@ def _check_budgets(
 
 
 def import_results(
-    folder: str | os.PathLike[str], weights_dir: Path | None = None, allow_quick: bool = False
+    folder: str | os.PathLike[str],
+    weights_dir: Path | None = None,
+    allow_quick: bool = False,
+    keep_replaced: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Merge a pack into ``weights_dir`` (default: :func:`pretrained.weights_dir`) and its manifest.
 
@@ -208,6 +212,8 @@ def import_results(
     shipped seed is in the pack gets a fresh entry (its old runs are dropped, so the seed
     statistics never mix two budgets); runs of other seeds are added to it. A ``--quick``
     pack goes only into a weights folder other than the package's (``allow_quick``).
+    ``keep_replaced``: a weights folder that first receives a copy of every entry the pack
+    replaces with runs of another budget (e.g. ``weights/cpu-budget``), files included.
     """
     index = read_index(folder)
     target = pretrained.weights_dir(weights_dir)
@@ -222,6 +228,14 @@ def import_results(
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = _verified_members(index, Path(tmp))
         fresh = {name for name, seed in checkpoints if seed == ship_seed}
+        if keep_replaced is not None:
+            budgets = {r["experiment"]: r["meta"].get("budget", "cpu") for r in index["runs"]}
+            stored = pretrained.entries(target)
+            replaced = sorted(
+                n for n in fresh
+                if n in stored and "alias_of" not in stored[n] and entry_budgets(n, target) != {budgets[n]}
+            )
+            copy_entries(replaced, target, keep_replaced)
         with pretrained.manifest_lock(target):
             entries = pretrained.entries(target)
             _check_budgets(index, entries, fresh, target)

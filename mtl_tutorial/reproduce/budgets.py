@@ -1,0 +1,75 @@
+"""Move whole manifest entries between weights folders, e.g. to keep one budget's runs.
+
+A manifest entry never mixes two training budgets. When runs of a longer budget replace
+the package's entry of an experiment, its shorter-budget runs are copied first into a
+second weights folder (``weights/cpu-budget``), so a chapter can still compare every
+model at one budget. An entry there may *refer* to the package's file instead of copying
+it: its ``file`` is then a relative path such as ``../acgan.pt``, checked against the
+same sha256, so a later change of that file is caught, not silently read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from .. import store
+from ..files import atomic_copy
+
+__all__ = ["copy_entries", "entry_budgets"]
+
+
+def entry_budgets(name: str, weights_dir: Path | None = None) -> set[str]:
+    """The budgets of ``name``'s recorded runs (``cpu`` for runs recorded before budgets)."""
+    runs = store.manifest(weights_dir)[name].get("runs", [])
+    return {run.get("budget", "cpu") for run in runs}
+
+
+def copy_entries(
+    names: Iterable[str],
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    refer: bool = False,
+) -> list[str]:
+    """Replace ``target``'s manifest entries of ``names`` by ``source``'s, runs and all.
+
+    Each shipped weight file is verified against ``source``'s sha256 first, then copied
+    into ``target`` (``refer=False``) or referred to by a path relative to ``target``
+    (``refer=True``). Nothing is written unless every name has a valid entry in
+    ``source``. Returns the names copied.
+    """
+    source, target = Path(source), Path(target)
+    names = list(dict.fromkeys(names))
+    if not names:
+        return names
+    stored = store.entries(source)
+    for name in names:
+        if name not in stored:
+            raise KeyError(
+                f"{source / 'manifest.json'} has no entry {name!r}: nothing was copied. "
+                f"Fix: pass the folder that holds it (known: {', '.join(sorted(stored)) or 'none'})"
+            )
+        if "alias_of" in stored[name]:
+            raise ValueError(
+                f"{name!r} is an alias of {stored[name]['alias_of']!r} in {source}: copy "
+                "the entry it names instead"
+            )
+    files = {name: store.verify_weights(name, source) for name in names if "file" in stored[name]}
+    target.mkdir(parents=True, exist_ok=True)
+    placed = {}
+    for name, path in files.items():
+        if refer:
+            placed[name] = Path(os.path.relpath(path.resolve(), target.resolve())).as_posix()
+        else:
+            atomic_copy(path, target / path.name)
+            placed[name] = path.name
+    with store.manifest_lock(target):
+        entries = store.entries(target)
+        for name in names:
+            entry = dict(stored[name])
+            if name in placed:
+                entry["file"] = placed[name]
+            entries[name] = entry
+        store.write_entries(entries, target)
+    return names

@@ -1,0 +1,83 @@
+"""Moving whole manifest entries between weights folders (``reproduce.budgets``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mtl_tutorial import experiments, pretrained, store
+from mtl_tutorial.checkpoint import save_checkpoint
+from mtl_tutorial.errors import WeightsIntegrityError
+from mtl_tutorial.reproduce.budgets import copy_entries, entry_budgets
+
+NAME = "shapes-nt-r000-single-shapes"  # a tiny registered network
+
+
+def _ship(folder, seed, budget):
+    torch.manual_seed(seed)
+    meta = {"experiment": NAME, "seed": seed, "epochs": 1 + seed, "quick": False, "budget": budget,
+            "metrics": {"acc_shapes": 0.5 + seed / 100}}
+    path = save_checkpoint(folder / f"run{seed}.pt", experiments.get(NAME).build_model(), meta)
+    if seed == 0:
+        store.ship(NAME, path, folder)
+    else:
+        store.record_run(NAME, path, folder)
+
+
+def test_copy_keeps_runs_and_file_and_a_reference_sees_a_changed_file(tmp_path):
+    main, aside = tmp_path / "main", tmp_path / "main" / "cpu-budget"
+    main.mkdir()
+    for seed in (0, 1):
+        _ship(main, seed, "cpu")
+    copy_entries([NAME], main, aside, refer=True)
+    assert store.manifest(aside)[NAME]["file"] == f"../{NAME}.pt"
+    assert store.verify_weights(NAME, aside).resolve() == (main / f"{NAME}.pt").resolve()
+    assert entry_budgets(NAME, aside) == {"cpu"} and store.manifest(aside)[NAME]["runs"] == store.manifest(main)[NAME]["runs"]
+    with pretrained.using_weights(aside):
+        assert isinstance(pretrained.load(NAME), torch.nn.Module)
+
+    copy_entries([NAME], main, aside)  # now a copy of its own: main may change
+    assert store.manifest(aside)[NAME]["file"] == f"{NAME}.pt"
+    _ship(main, 0, "gpu")  # a longer budget replaces main's seed 0
+    assert store.verify_weights(NAME, aside).parent == aside
+    assert {r["budget"] for r in store.manifest(aside)[NAME]["runs"]} == {"cpu"}
+
+
+def test_a_reference_to_a_file_that_changed_is_refused(tmp_path):
+    main, aside = tmp_path / "main", tmp_path / "aside"
+    main.mkdir()
+    _ship(main, 0, "cpu")
+    copy_entries([NAME], main, aside, refer=True)
+    _ship(main, 0, "gpu")  # overwrites the referred file
+    with pytest.raises(WeightsIntegrityError, match="were changed"):
+        store.verify_weights(NAME, aside)
+
+
+def test_nothing_is_written_for_an_unknown_name_or_a_damaged_file(tmp_path):
+    main, aside = tmp_path / "main", tmp_path / "aside"
+    main.mkdir()
+    _ship(main, 0, "cpu")
+    with pytest.raises(KeyError, match="has no entry 'nope'.*nothing was copied"):
+        copy_entries([NAME, "nope"], main, aside)
+    (main / f"{NAME}.pt").write_bytes(b"damaged")
+    with pytest.raises(WeightsIntegrityError):
+        copy_entries([NAME], main, aside)
+    assert not (aside / "manifest.json").exists()
+
+
+def test_the_shipped_cpu_budget_folder_holds_every_gan_at_the_cpu_budget():
+    from mtl_tutorial.recipes.mtcgan import CPU_BUDGET, GAN_EPOCHS, GPU_BUDGET_GANS, VARIANTS
+
+    entries = json.loads((CPU_BUDGET / "manifest.json").read_text())["experiments"]
+    assert set(VARIANTS) <= set(entries)
+    for name in VARIANTS:
+        store.verify_weights(name, CPU_BUDGET)
+        assert entry_budgets(name, CPU_BUDGET) == {"cpu"}
+        assert len(entries[name]["runs"]) >= 3
+        assert all(run["epochs"] <= GAN_EPOCHS for run in entries[name]["runs"])
+    for name in VARIANTS:  # the package's entry: the gpu budget for these, the cpu one for the rest
+        assert entry_budgets(name) == ({"gpu"} if name in GPU_BUDGET_GANS else {"cpu"}), name
+    for name in GPU_BUDGET_GANS:  # a file of its own in the cpu-budget folder: main's differs
+        assert "/" not in entries[name]["file"]
