@@ -307,17 +307,32 @@ def _check_trained(name: str, meta: dict[str, Any], checkpoint: str | os.PathLik
         )
 
 
+def _check_budget(name: str, meta: dict[str, Any], weights_dir: Path | None) -> None:
+    """Refuse a run that would join an entry whose other seeds ran under another budget."""
+    budget, runs = meta.get("budget", "cpu"), entries(weights_dir).get(name, {}).get("runs", [])
+    theirs = {r.get("budget", "cpu") for r in runs if r["seed"] != meta.get("seed")}
+    if theirs and theirs != {budget}:
+        raise CheckpointError(
+            f"{name} seed {meta.get('seed')} ran under the {budget!r} budget, but the other "
+            f"runs of {name} in {_manifest_path(weights_dir)} ran under {sorted(theirs)}: a "
+            "manifest entry never mixes budgets, so nothing was written. Fix: record it in "
+            "a weights folder of its budget (e.g. MTL_TUTORIAL_WEIGHTS=mtl_tutorial/weights/"
+            f"cpu-budget), or train it under theirs (reproduce --budget ... --only {name})"
+        )
+
+
 def record_run(
     name: str, checkpoint: str | os.PathLike[str], weights_dir: Path | None = None
 ) -> None:
     """Add one seed's result (from a checkpoint's meta) to ``name``'s ``runs`` in the manifest.
 
-    Refuses a checkpoint of another experiment, a ``--quick`` or zero-epoch run, and one
-    without metrics.
+    Refuses a checkpoint of another experiment, a ``--quick`` or zero-epoch run, one
+    without metrics, and one whose budget differs from the entry's other runs.
     """
     meta = read_checkpoint(checkpoint)["meta"]
     _check_trained(name, meta, checkpoint)
     with manifest_lock(weights_dir):
+        _check_budget(name, meta, weights_dir)
         stored = entries(weights_dir)
         entry = stored.get(name, {"runs": []})
         if "alias_of" in entry:  # training an alias gives it weights of its own
@@ -349,6 +364,7 @@ def ship(
     _check_trained(name, meta, checkpoint)
     if model is not None:
         load_checkpoint(checkpoint, model)  # architecture check
+    _check_budget(name, meta, weights_dir)  # before the file is replaced
     folder = _folder(weights_dir)
     target = folder / f"{name}.pt"
     if checkpoint.resolve() != target.resolve():

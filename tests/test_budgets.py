@@ -40,7 +40,11 @@ def test_copy_keeps_runs_and_file_and_a_reference_sees_a_changed_file(tmp_path):
 
     copy_entries([NAME], main, aside)  # now a copy of its own: main may change
     assert store.manifest(aside)[NAME]["file"] == f"{NAME}.pt"
-    _ship(main, 0, "gpu")  # a longer budget replaces main's seed 0
+    longer = tmp_path / "longer"
+    longer.mkdir()
+    _ship(longer, 0, "gpu")
+    copy_entries([NAME], longer, main)  # a longer budget's entry replaces main's, file and all
+    assert entry_budgets(NAME, main) == {"gpu"} and store.verify_weights(NAME, main)
     assert store.verify_weights(NAME, aside).parent == aside
     assert {r["budget"] for r in store.manifest(aside)[NAME]["runs"]} == {"cpu"}
 
@@ -81,3 +85,16 @@ def test_the_shipped_cpu_budget_folder_holds_every_gan_at_the_cpu_budget():
         assert entry_budgets(name) == ({"gpu"} if name in GPU_BUDGET_GANS else {"cpu"}), name
     for name in GPU_BUDGET_GANS:  # a file of its own in the cpu-budget folder: main's differs
         assert "/" not in entries[name]["file"]
+
+
+def test_train_record_and_ship_refuse_to_mix_budgets_and_write_nothing(tmp_path):
+    from mtl_tutorial.errors import CheckpointError
+
+    for seed in (0, 1):
+        _ship(tmp_path, seed, "gpu")
+    before = (tmp_path / "manifest.json").read_bytes(), (tmp_path / f"{NAME}.pt").read_bytes()
+    for seed in (2, 0):  # record seed 2; ship seed 0, whose file would be replaced first
+        with pytest.raises(CheckpointError, match="never mixes budgets, so nothing was written.*cpu-budget"):
+            _ship(tmp_path, seed, "cpu")
+    assert ((tmp_path / "manifest.json").read_bytes(), (tmp_path / f"{NAME}.pt").read_bytes()) == before
+    _ship(tmp_path, 1, "gpu")  # a seed of the entry's own budget is replaced as before
