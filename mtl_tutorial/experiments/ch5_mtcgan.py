@@ -199,14 +199,16 @@ REDESIGNS: dict[str, tuple[str, GANConfig]] = {
 VARIANTS = {**_ORIGINAL, **REDESIGNS}  # every GAN of chapter 5
 #: The GANs whose package entries hold runs of the gpu budget (plateau rule, capped at
 #: GAN_GPU_EPOCHS), trained on the CPU with ``reproduce --budget gpu --device cpu``: the
-#: projection family and its single-task reference. The other GANs still ship their
-#: 6-epoch runs.
+#: projection family, its single-task reference, AC-GAN, the corrected MT-CGAN and the
+#: seed's own design. The other three GANs still ship their 6-epoch runs.
 GPU_BUDGET_GANS = (
     "cgan",
     "mtcgan-proj",
     "mtcgan-proj-latent",
     "mtcgan-proj-no-patch",
     "mtcgan-proj-no-tac",
+    "acgan",
+    "mtcgan-seed002",
 )
 #: Every GAN (and its judges) at the 6-epoch CPU budget: the uniform comparison of all 11.
 #: Its manifest keeps the 6-epoch runs of GPU_BUDGET_GANS with their own files and refers
