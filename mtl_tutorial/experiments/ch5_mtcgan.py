@@ -208,6 +208,7 @@ GPU_BUDGET_GANS = (
     "mtcgan-proj-no-patch",
     "mtcgan-proj-no-tac",
     "acgan",
+    "mtcgan",
     "mtcgan-seed002",
 )
 #: Every GAN (and its judges) at the 6-epoch CPU budget: the uniform comparison of all 11.
