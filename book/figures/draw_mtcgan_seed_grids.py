@@ -3,10 +3,11 @@
 It draws the 6-epoch runs, the budget at which all eleven GANs are compared: their
 manifest is ``mtl_tutorial/weights/cpu-budget/`` (``--weights`` picks another folder). Only
 seed 0 of a GAN ships; seeds 1 and 2 leave their averaged generator in
-``runs/NAME/seed<S>.pt`` after ``python -m mtl_tutorial train NAME --seed S --record``. This script loads every recorded seed it finds (the shipped file for seed 0)
-and draws, for each GAN (rows) and seed (columns), the classes 0 to 9 (rows of the tile)
-with the same 6 noise vectors (columns of the tile), so a seed's mode collapse or blotchy
-class shows at a glance. It refuses to draw when a recorded seed's weights are missing.
+``runs/NAME/seed<S>.pt`` after ``python -m mtl_tutorial train NAME --seed S --record``.
+This script loads every recorded seed it finds (the shipped file for seed 0) and draws,
+for each GAN (rows) and seed (columns), the classes 0 to 9 (rows of the tile) with the
+same 6 noise vectors (columns of the tile), so a seed's mode collapse or blotchy class
+shows at a glance. It refuses to draw when a recorded seed's weights are missing.
 
     python book/figures/draw_mtcgan_seed_grids.py [--runs RUNS_FOLDER] [--weights FOLDER]
 """

@@ -13,17 +13,23 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .. import store
 from ..files import atomic_copy
 
-__all__ = ["copy_entries", "entry_budgets"]
+__all__ = ["copy_entries", "entry_budgets", "run_budgets"]
+
+
+def run_budgets(entry: dict[str, Any]) -> set[str]:
+    """The budgets of a manifest entry's recorded runs (``cpu`` for runs recorded before
+    budgets existed)."""
+    return {run.get("budget", "cpu") for run in entry.get("runs", [])}
 
 
 def entry_budgets(name: str, weights_dir: Path | None = None) -> set[str]:
-    """The budgets of ``name``'s recorded runs (``cpu`` for runs recorded before budgets)."""
-    runs = store.manifest(weights_dir)[name].get("runs", [])
-    return {run.get("budget", "cpu") for run in runs}
+    """The budgets of ``name``'s recorded runs in ``weights_dir``'s manifest."""
+    return run_budgets(store.manifest(weights_dir)[name])
 
 
 def copy_entries(

@@ -28,7 +28,7 @@ from .. import pretrained
 from ..checkpoint import save_checkpoint
 from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
-from .budgets import copy_entries, entry_budgets
+from .budgets import copy_entries, run_budgets
 
 __all__ = ["INDEX", "PackLimits", "Packer", "import_results", "read_index"]
 
@@ -190,7 +190,7 @@ def _check_budgets(
         name, budget = row["experiment"], row["meta"].get("budget", "cpu")
         if name in fresh or name not in entries or "alias_of" in entries[name]:
             continue
-        theirs = {r.get("budget", "cpu") for r in entries[name].get("runs", [])}
+        theirs = run_budgets(entries[name])
         if theirs and theirs != {budget}:
             raise ValueError(
                 f"{name} seed {row['seed']} was trained under the {budget!r} budget, but the "
@@ -233,7 +233,7 @@ def import_results(
             stored = pretrained.entries(target)
             replaced = sorted(
                 n for n in fresh
-                if n in stored and "alias_of" not in stored[n] and entry_budgets(n, target) != {budgets[n]}
+                if n in stored and "alias_of" not in stored[n] and run_budgets(stored[n]) != {budgets[n]}
             )
             copy_entries(replaced, target, keep_replaced)
         with pretrained.manifest_lock(target):
