@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tarfile
@@ -16,13 +17,15 @@ from mtl_tutorial.cli import main
 from mtl_tutorial.errors import WeightsIntegrityError
 from mtl_tutorial.reproduce import build_plan
 from mtl_tutorial.reproduce.pack import INDEX, Packer, PackLimits, import_results, read_index
-from mtl_tutorial.reproduce.plan import estimate_wall, format_plan
-from mtl_tutorial.reproduce.runner import prepare_staging
+from mtl_tutorial.reproduce.plan import Job, estimate_wall, format_plan, priority_order
+from mtl_tutorial.reproduce.runner import RunOptions, expected_s, prepare_staging, run_plan
 
 NAME = "shapes-nt-r000-single-shapes"  # a tiny registered network
 
 
-def _checkpoint(folder: Path, seed: int, name: str = NAME, budget: str = "cpu") -> tuple[dict, Path]:
+def _checkpoint(
+    folder: Path, seed: int, name: str = NAME, budget: str = "cpu", device: str = "cpu (1 threads)"
+) -> tuple[dict, Path]:
     torch.manual_seed(seed)
     model = experiments.get(name).build_model()
     meta = {
@@ -31,7 +34,7 @@ def _checkpoint(folder: Path, seed: int, name: str = NAME, budget: str = "cpu") 
         "epochs": 1,
         "quick": False,
         "budget": budget,
-        "device": "cpu (1 threads)",
+        "device": device,
         "threads": 1,
         "wall_time_s": 1.0,
         "torch_version": "x",
@@ -160,6 +163,10 @@ def test_more_seeds_join_an_entry_of_their_budget_and_never_one_of_another(tmp_p
     other.add({**meta, "budget": "gpu"})
     with pytest.raises(ValueError, match="never mixes budgets.*another weights folder"):
         import_results(tmp_path / "other", weights)
+    elsewhere = Packer(tmp_path / "elsewhere", info={"quick": True, "ship_seed": 0})
+    elsewhere.add({**meta, "device": "cuda (NVIDIA H200)"})  # same budget, another device
+    with pytest.raises(ValueError, match="on cuda.*on \\['cpu'\\].*never mixes budgets or kinds"):
+        import_results(tmp_path / "elsewhere", weights)
     assert [r["seed"] for r in pretrained.manifest(weights)[NAME]["runs"]] == [0, 3]
 
 
@@ -219,3 +226,98 @@ def test_import_keeps_an_entry_that_runs_of_another_budget_replace(tmp_path):
     aside = pretrained.manifest(kept)[NAME]
     assert aside["runs"] == old["runs"] and aside["sha256"] == old["sha256"]
     assert pretrained.verify_weights(NAME, kept).parent == kept  # its own copy of the file
+
+
+def test_priority_order_runs_the_gans_first_and_keeps_each_experiments_seeds_together():
+    """A device session too short for the whole plan trains the GANs, genseg and MultiMNIST
+    first (issue #14), and a cut-off leaves whole experiments rather than many seed 0s."""
+    plan = build_plan(seeds=(0, 1, 2), budget="gpu")
+    order = priority_order(plan)
+    assert sorted(j.key for j in order) == sorted(j.key for j in plan)
+    at = {j.key: i for i, j in enumerate(order)}
+    first = {}
+    for i, j in enumerate(order):
+        first.setdefault(j.experiment, i)
+        assert at[j.key] == first[j.experiment] + j.seed  # seeds 0, 1, 2 in a row
+        for dep in j.requires:
+            assert at[f"{dep}/seed2"] < i, (dep, j.key)
+    gan = max(i for i, j in enumerate(order) if j.family == "gan")
+    assert {j.experiment for j in order[:9]} == {
+        "mnist-judge",
+        "mnist-judge-mlp",
+        "mnist-classifier",
+    }
+    assert all(i > gan for j, i in at.items() if j.startswith(("genseg-joint", "multimnist-")))
+    genseg = max(i for j, i in at.items() if j.startswith("genseg-"))
+    assert all(i > genseg for j, i in at.items() if j.startswith(("multimnist-", "shapes")))
+
+
+def test_resume_leaves_out_the_experiments_already_trained_on_that_device(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    pack = Packer(tmp_path / "pack", info={"quick": True, "ship_seed": 0})
+    for seed in (0, 1):
+        meta, path = _checkpoint(tmp_path, seed, budget="gpu", device="cuda (NVIDIA H200)")
+        pack.add(meta, path if seed == 0 else None)
+    import_results(tmp_path / "pack", weights)
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))
+
+    def planned(**kw):
+        return {j.experiment for j in build_plan(["shapes-nt-r000-*"], budget="gpu", **kw)}
+
+    every = planned(seeds=(0, 1))
+    assert NAME in every and len(every) == 5
+    assert planned(seeds=(0, 1), resume_on="cuda") == every - {NAME}
+    assert planned(seeds=(0, 1), resume_on="cpu") == every  # its runs are not CPU runs
+    assert planned(seeds=(0, 1, 2), resume_on="cuda") == every  # seed 2 is missing: all again
+    assert build_plan([NAME], seeds=(0, 1), budget="gpu", resume_on="cuda") == []
+    hard = build_plan(["shapes-nt-r000-hard"], seeds=(0,), budget="gpu", resume_on="cuda")
+    prepare_staging(hard, tmp_path / "staging")  # the resumed plan reads the finished baseline
+    assert (tmp_path / "staging" / f"{NAME}.pt").is_file()
+
+
+def test_import_complete_only_holds_back_experiments_cut_off_halfway(tmp_path):
+    other = "shapes-nt-r000-single-colours"
+    planned = [f"{n}/seed{s}" for n in (NAME, other, "shapes-nt-r000-hard") for s in (0, 1)]
+    pack = Packer(tmp_path / "pack", info={"quick": True, "ship_seed": 0, "planned": planned})
+    pack.add(*_checkpoint(tmp_path, 0))
+    pack.add(_checkpoint(tmp_path, 1)[0])
+    pack.add(_checkpoint(tmp_path, 1, name=other)[0])  # its seed 0 was cut off
+    pack.fail(other, 0, "time limit reached")
+    pack.fail("shapes-nt-r000-hard", 0, "not started: expected 90 s, 20 s left")
+    summary = import_results(tmp_path / "pack", tmp_path / "weights", complete_only=True)
+    assert summary["imported"] == [f"{NAME}/seed0", f"{NAME}/seed1"]
+    assert summary["held_back"] == {other: "seed(s) 0 did not finish"}
+    assert set(pretrained.manifest(tmp_path / "weights")) == {NAME}
+    # a shipped seed whose weights did not fit the pack holds its experiment back too
+    full = Packer(tmp_path / "full", info={"quick": True, "ship_seed": 0, "planned": planned[:2]})
+    full.add(_checkpoint(tmp_path, 0)[0])
+    full.add(_checkpoint(tmp_path, 1)[0])
+    summary = import_results(tmp_path / "full", tmp_path / "w2", complete_only=True)
+    assert summary["imported"] == [] and summary["held_back"] == {NAME: "seed(s) 0 did not finish"}
+
+
+def test_expected_time_scales_with_sharing_epochs_and_the_runs_so_far():
+    job = Job("x", 0, "gan", {"cpu": 10, "gpu": 20}, (), {"cpu": 100.0, "cuda": 12.0})
+    cpu = RunOptions(out=Path("."), device="cpu", budget="cpu", jobs=2)
+    assert expected_s(job, cpu) == 100.0
+    assert expected_s(job, RunOptions(out=Path("."), budget="cpu", epochs=1)) == 10.0
+    assert expected_s(job, cpu, [(10.0, 20.0)] * 2) == 100.0  # too few runs to calibrate
+    assert expected_s(job, cpu, [(10.0, 20.0), (10.0, 30.0), (5.0, 5.0)]) == 200.0  # median 2
+    gpu = RunOptions(out=Path("."), device="cuda", budget="gpu", jobs=16)
+    assert expected_s(job, gpu) == pytest.approx(12.0 / 0.6)
+
+
+def test_a_job_expected_to_overrun_the_time_limit_does_not_start(tmp_path):
+    plan = [
+        dataclasses.replace(j, estimate_s={"cpu": 1e6, "cuda": 1e6})
+        for j in build_plan(["shapes-nt-r000-*"], seeds=(0,), budget="cpu")
+    ]
+    options = RunOptions(out=tmp_path, device="cpu", budget="cpu", jobs=2, time_limit_s=600)
+    summary = run_plan(plan, options)
+    assert summary["finished"] == [] and summary["wall_s"] < 60
+    reasons = summary["failed"].values()
+    assert sum(r.startswith("not started: expected 1000000 s") for r in reasons) == 2  # singles
+    assert sum(r.startswith("skipped:") for r in reasons) == 3  # hard, soft, wide wait on them
+    assert not list((tmp_path / "logs").glob("*.log"))  # no process was launched
+    index = read_index(tmp_path / "pack")
+    assert len(index["failed"]) == 5 and not index["runs"]

@@ -39,7 +39,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .measure import STEP_COSTS, load_step_costs, measure_families
 
     if args.import_dir:
-        summary = import_results(args.import_dir, keep_replaced=args.keep_replaced)
+        summary = import_results(
+            args.import_dir, keep_replaced=args.keep_replaced, complete_only=args.complete_only
+        )
         print(json.dumps({k: v for k, v in summary.items() if k != "info"}, indent=1))
         return 0
     device = get_device(args.device)
@@ -54,11 +56,24 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     budget = args.budget or ("gpu" if device.type == "cuda" else "cpu")
     only = [g for item in args.only or [] for g in item.split(",") if g]
-    plan = build_plan(only or None, args.seeds, budget)
+    resume = None if args.resume is None else (args.resume or device.type)
+    plan = build_plan(only or None, args.seeds, budget, resume_on=resume)
+    if not plan:
+        print(
+            f"nothing to train: every selected experiment holds seeds "
+            f"{','.join(map(str, args.seeds))} "
+            f"under the {budget} budget on {resume}"
+        )
+        return 0
     jobs = args.jobs or max(1, os.cpu_count() or 1)
     if args.dry_run:  # without --budget: the cpu budget on a CPU, the gpu budget on cuda
-        cpu_plan = plan if args.budget or budget == "cpu" else build_plan(only, args.seeds, "cpu")
-        gpu_plan = plan if args.budget or budget == "gpu" else build_plan(only, args.seeds, "gpu")
+        keys = {j.experiment for j in plan}  # under --resume: the same experiments
+        cpu_plan = (
+            plan if args.budget or budget == "cpu" else build_plan(sorted(keys), args.seeds, "cpu")
+        )
+        gpu_plan = (
+            plan if args.budget or budget == "gpu" else build_plan(sorted(keys), args.seeds, "gpu")
+        )
         jobs_on = {"cpu": jobs, "cuda": args.jobs or 16}
         print(format_plan(cpu_plan, gpu_plan, jobs_on, load_step_costs()))
         return 0
@@ -113,7 +128,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-files", type=int, default=8, help="files in the pack (default 8)")
     p.add_argument("--max-total-mib", type=int, default=64, help="pack size limit (default 64)")
     p.add_argument(
-        "--time-limit", type=float, default=None, help="seconds; then stop, keeping what finished"
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds; a job expected to take longer than the time left does not start, and "
+        "what still runs at the limit stops; what finished is kept",
+    )
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="DEVICE",
+        help="leave out the experiments the manifest already holds, every seed, under this "
+        "budget on this kind of device (default: --device's); a plan longer than one "
+        "device session goes on where the last one stopped",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan with estimates")
     p.add_argument(
@@ -128,6 +156,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="FOLDER",
         help="with --import: first copy every entry that runs of another budget replace "
         "into this weights folder (e.g. mtl_tutorial/weights/cpu-budget)",
+    )
+    p.add_argument(
+        "--complete-only",
+        action="store_true",
+        help="with --import: import only the experiments whose every planned seed finished "
+        "(and whose shipped seed's weights are in the pack); list the others as held back",
     )
     p.set_defaults(func=_cmd_reproduce)
     return p

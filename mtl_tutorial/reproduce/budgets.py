@@ -18,13 +18,23 @@ from typing import Any
 from .. import store
 from ..files import atomic_copy
 
-__all__ = ["copy_entries", "entry_budgets", "run_budgets"]
+__all__ = ["copy_entries", "device_kind", "entry_budgets", "run_budgets", "run_device_kinds"]
 
 
 def run_budgets(entry: dict[str, Any]) -> set[str]:
     """The budgets of a manifest entry's recorded runs (``cpu`` for runs recorded before
     budgets existed)."""
     return {run.get("budget", "cpu") for run in entry.get("runs", [])}
+
+
+def device_kind(description: str) -> str:
+    """``"cuda"`` for ``"cuda (NVIDIA H200)"``, ``"cpu"`` for ``"cpu (1 threads)"``."""
+    return description.split()[0] if description.strip() else "cpu"
+
+
+def run_device_kinds(entry: dict[str, Any]) -> set[str]:
+    """The kinds of device (``cpu``, ``cuda``) that a manifest entry's runs were trained on."""
+    return {device_kind(str(run.get("device", "cpu"))) for run in entry.get("runs", [])}
 
 
 def entry_budgets(name: str, weights_dir: Path | None = None) -> set[str]:

@@ -28,9 +28,9 @@ from .. import pretrained
 from ..checkpoint import save_checkpoint
 from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
-from .budgets import copy_entries, run_budgets
+from .budgets import copy_entries, device_kind, run_budgets, run_device_kinds
 
-__all__ = ["INDEX", "PackLimits", "Packer", "import_results", "read_index"]
+__all__ = ["INDEX", "PackLimits", "Packer", "hold_back_incomplete", "import_results", "read_index"]
 
 INDEX = "index.json"
 FORMAT = "mtl_tutorial-reproduce"
@@ -184,20 +184,46 @@ def _verified_members(index: dict[str, Any], into: Path) -> dict[tuple[str, int]
 def _check_budgets(
     index: dict[str, Any], entries: dict[str, Any], fresh: set[str], target: Path
 ) -> None:
-    """Refuse runs that would join an entry trained under another budget (its seed
-    statistics would mix them); an entry the pack replaces (``fresh``) is not checked."""
+    """Refuse runs that would join an entry trained under another budget or on another
+    kind of device (its seed statistics would mix them); an entry the pack replaces
+    (``fresh``) is not checked."""
     for row in index["runs"]:
         name, budget = row["experiment"], row["meta"].get("budget", "cpu")
         if name in fresh or name not in entries or "alias_of" in entries[name]:
             continue
-        theirs = run_budgets(entries[name])
-        if theirs and theirs != {budget}:
+        kind = device_kind(str(row["meta"].get("device", "cpu")))
+        theirs, their_kinds = run_budgets(entries[name]), run_device_kinds(entries[name])
+        if (theirs and theirs != {budget}) or (their_kinds and their_kinds != {kind}):
             raise ValueError(
-                f"{name} seed {row['seed']} was trained under the {budget!r} budget, but the "
-                f"entry of {name} in {target} holds {sorted(theirs)} runs: a manifest entry "
-                "never mixes budgets. Fix: import into another weights folder "
-                "(MTL_TUTORIAL_WEIGHTS), or include the shipped seed so the entry is replaced"
+                f"{name} seed {row['seed']} was trained under the {budget!r} budget on "
+                f"{kind}, but the entry of {name} in {target} holds {sorted(theirs)} runs on "
+                f"{sorted(their_kinds)}: a manifest entry never mixes budgets or kinds of "
+                "device. Fix: import into another weights folder (MTL_TUTORIAL_WEIGHTS), "
+                "include the shipped seed so the entry is replaced, or import with "
+                "--complete-only"
             )
+
+
+def hold_back_incomplete(index: dict[str, Any]) -> dict[str, str]:
+    """Drop from ``index`` the runs of every experiment that did not finish whole: a
+    planned seed is missing, or its shipped seed's weights are not in the pack. Returns
+    ``{experiment: why}`` for those held back (a later ``reproduce --resume`` reruns them)."""
+    ship_seed = index["info"].get("ship_seed", 0)
+    planned: dict[str, set[int]] = {}
+    for key in index["info"].get("planned", []):
+        name, _, seed = key.rpartition("/seed")
+        planned.setdefault(name, set()).add(int(seed))
+    finished: dict[str, set[int]] = {}
+    for row in index["runs"]:
+        if row["seed"] != ship_seed or "member" in row:
+            finished.setdefault(row["experiment"], set()).add(row["seed"])
+    held = {}
+    for name in sorted({r["experiment"] for r in index["runs"]}):
+        missing = sorted(planned.get(name, set()) - finished.get(name, set()))
+        if missing:
+            held[name] = f"seed(s) {', '.join(map(str, missing))} did not finish"
+    index["runs"] = [r for r in index["runs"] if r["experiment"] not in held]
+    return held
 
 
 def import_results(
@@ -205,6 +231,7 @@ def import_results(
     weights_dir: Path | None = None,
     allow_quick: bool = False,
     keep_replaced: str | os.PathLike[str] | None = None,
+    complete_only: bool = False,
 ) -> dict[str, Any]:
     """Merge a pack into ``weights_dir`` (default: :func:`pretrained.weights_dir`) and its manifest.
 
@@ -214,8 +241,11 @@ def import_results(
     pack goes only into a weights folder other than the package's (``allow_quick``).
     ``keep_replaced``: a weights folder that first receives a copy of every entry the pack
     replaces with runs of another budget (e.g. ``weights/cpu-budget``), files included.
+    ``complete_only``: import only the experiments that finished whole
+    (:func:`hold_back_incomplete`); the summary lists the others under ``held_back``.
     """
     index = read_index(folder)
+    held = hold_back_incomplete(index) if complete_only else {}
     target = pretrained.weights_dir(weights_dir)
     quick = bool(index["info"].get("quick"))
     if quick and not allow_quick and target.resolve() == pretrained.WEIGHTS_DIR.resolve():
@@ -232,8 +262,11 @@ def import_results(
             budgets = {r["experiment"]: r["meta"].get("budget", "cpu") for r in index["runs"]}
             stored = pretrained.entries(target)
             replaced = sorted(
-                n for n in fresh
-                if n in stored and "alias_of" not in stored[n] and run_budgets(stored[n]) != {budgets[n]}
+                n
+                for n in fresh
+                if n in stored
+                and "alias_of" not in stored[n]
+                and run_budgets(stored[n]) != {budgets[n]}
             )
             copy_entries(replaced, target, keep_replaced)
         with pretrained.manifest_lock(target):
@@ -257,5 +290,6 @@ def import_results(
         "imported": imported,
         "failed": index["failed"],
         "dropped": index["dropped"],
+        "held_back": held,
         "info": index["info"],
     }

@@ -4,6 +4,11 @@ Layout under ``out``: ``runs/`` (every run's checkpoint, GAN side files), ``weig
 staging weights folder: a copy of the shipped manifest without the planned experiments,
 plus the weight files of the dependencies that are not retrained), ``logs/`` (one log per
 job) and, unless ``pack_dir`` says otherwise, ``pack/``.
+
+With a time limit, a job starts only if it is expected to finish in the time left: its
+estimate, under the jobs sharing the device, scaled by how long the runs finished so far
+took against their estimates (:func:`expected_s`). What does not start is listed as not
+started, for a later ``--resume``; what still runs at the limit is stopped.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +31,9 @@ from .. import experiments, pretrained
 from ..checkpoint import read_checkpoint
 from ..utils import describe_device, progress
 from .pack import Packer, PackLimits
-from .plan import Job, priority_order
+from .plan import GPU_PARALLEL_EFFICIENCY, Job, priority_order
 
-__all__ = ["RunOptions", "default_jobs", "prepare_staging", "run_plan"]
+__all__ = ["RunOptions", "default_jobs", "expected_s", "prepare_staging", "run_plan"]
 
 
 @dataclass
@@ -89,6 +96,25 @@ def _warm_data(plan: list[Job]) -> None:
         MNISTDigits("train"), MNISTDigits("test")
 
 
+def expected_s(
+    job: Job, options: RunOptions, finished: Sequence[tuple[float, float]] = ()
+) -> float:
+    """Seconds ``job`` should take in this plan: its estimate for the device (slowed by
+    the jobs sharing a GPU, shortened by ``options.epochs``), times the median ratio of
+    measured to expected seconds over the runs ``finished`` so far (from three on).
+
+    ``finished``: ``(expected, measured)`` seconds of the finished runs."""
+    kind = torch.device(options.device).type
+    estimate = job.estimate_s.get(kind, job.estimate_s.get("cpu", 0.0))
+    if kind == "cuda" and options.jobs > 1:
+        estimate /= GPU_PARALLEL_EFFICIENCY
+    budget_epochs = job.epochs.get(options.budget) or 1
+    if options.epochs is not None:
+        estimate *= min(1.0, options.epochs / budget_epochs)
+    ratio = statistics.median(m / e for e, m in finished if e > 0) if len(finished) >= 3 else 1.0
+    return estimate * ratio
+
+
 def _tail(path: Path, lines: int = 3) -> str:
     text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
     return " | ".join(text[-lines:]) or "(no output)"
@@ -125,6 +151,8 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
         by_exp.setdefault(j.experiment, []).append(j)
     pending = priority_order(plan)
     running: dict[str, tuple[subprocess.Popen, Job, Path, Path]] = {}
+    started: dict[str, tuple[float, float]] = {}  # job -> (start time, expected seconds)
+    timings: list[tuple[float, float]] = []  # (expected, measured) of the finished runs
     done: set[str] = set()
     failed: dict[str, str] = {}
     start = time.perf_counter()
@@ -139,9 +167,11 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
         next(bar, None)
 
     while pending or running:
-        over = (
-            options.time_limit_s is not None and time.perf_counter() - start > options.time_limit_s
+        now = time.perf_counter()
+        left = (
+            float("inf") if options.time_limit_s is None else options.time_limit_s - (now - start)
         )
+        over = left < 0
         for job in list(pending):
             deps = [d.key for r in job.requires for d in by_exp.get(r, [])]
             bad = [d for d in deps if d in failed]
@@ -150,7 +180,12 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
                 finish(job, "time limit reached" if over else f"skipped: {bad[0]} failed")
             elif len(running) < jobs and all(d in done for d in deps):
                 pending.remove(job)
+                expect = expected_s(job, options, timings)
+                if expect > left:
+                    finish(job, f"not started: expected {expect:.0f} s, {left:.0f} s left")
+                    continue
                 running[job.key] = _launch(job, options, out, logs, threads, env)
+                started[job.key] = (time.perf_counter(), expect)
         if over:
             for proc, job, _, _ in running.values():
                 proc.terminate()
@@ -163,9 +198,11 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             if proc.poll() is None:
                 continue
             del running[key]
+            began, expect = started.pop(key)
             if proc.returncode != 0 or not result.exists():
                 finish(job, f"exit {proc.returncode}: {_tail(log)}")
                 continue
+            timings.append((expect, time.perf_counter() - began))
             checkpoint = Path(json.loads(result.read_text())["checkpoint"])
             meta = read_checkpoint(checkpoint)["meta"]
             packer.add(meta, checkpoint if job.seed == options.ship_seed else None)
