@@ -259,17 +259,18 @@ def test_resume_leaves_out_the_experiments_already_trained_on_that_device(tmp_pa
         meta, path = _checkpoint(tmp_path, seed, budget="gpu", device="cuda (NVIDIA H200)")
         pack.add(meta, path if seed == 0 else None)
     import_results(tmp_path / "pack", weights)
-    monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))
 
     def planned(**kw):
-        return {j.experiment for j in build_plan(["shapes-nt-r000-*"], budget="gpu", **kw)}
+        plan = build_plan(["shapes-nt-r000-*"], budget="gpu", weights=weights, **kw)
+        return {j.experiment for j in plan}
 
     every = planned(seeds=(0, 1))
     assert NAME in every and len(every) == 5
     assert planned(seeds=(0, 1), resume_on="cuda") == every - {NAME}
     assert planned(seeds=(0, 1), resume_on="cpu") == every  # its runs are not CPU runs
     assert planned(seeds=(0, 1, 2), resume_on="cuda") == every  # seed 2 is missing: all again
-    assert build_plan([NAME], seeds=(0, 1), budget="gpu", resume_on="cuda") == []
+    assert build_plan([NAME], seeds=(0, 1), budget="gpu", resume_on="cuda", weights=weights) == []
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))  # as on the device
     hard = build_plan(["shapes-nt-r000-hard"], seeds=(0,), budget="gpu", resume_on="cuda")
     prepare_staging(hard, tmp_path / "staging")  # the resumed plan reads the finished baseline
     assert (tmp_path / "staging" / f"{NAME}.pt").is_file()
@@ -321,3 +322,36 @@ def test_a_job_expected_to_overrun_the_time_limit_does_not_start(tmp_path):
     assert not list((tmp_path / "logs").glob("*.log"))  # no process was launched
     index = read_index(tmp_path / "pack")
     assert len(index["failed"]) == 5 and not index["runs"]
+
+
+def test_release_copies_a_whole_campaign_into_the_weights_at_once(tmp_path, monkeypatch, capsys):
+    """The pieces of a long GPU plan go into a campaign folder; the book's weights change
+    only when it is whole, so no judge or baseline is replaced under the old runs it scored."""
+    campaign, weights, kept = tmp_path / "campaign", tmp_path / "weights", tmp_path / "kept"
+    cpu = Packer(tmp_path / "cpu", info={"quick": True, "ship_seed": 0})
+    cuda = Packer(tmp_path / "cuda", info={"quick": True, "ship_seed": 0})
+    (tmp_path / "gpu").mkdir()
+    for seed in (0, 1):
+        meta, path = _checkpoint(tmp_path, seed)
+        cpu.add(meta, path if seed == 0 else None)
+        meta, path = _checkpoint(tmp_path / "gpu", seed, budget="gpu", device="cuda (H200)")
+        cuda.add(meta, path if seed == 0 else None)
+    import_results(tmp_path / "cpu", weights)
+    import_results(tmp_path / "cuda", campaign)
+    old = pretrained.manifest(weights)[NAME]
+    monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))
+    argv = ["reproduce", "--release", str(campaign), "--seeds", "0,1", "--keep-replaced", str(kept)]
+    assert main([*argv, "--only", "shapes-nt-r000-*"]) == 2  # the campaign has one of five
+    error = capsys.readouterr().err
+    assert "lacks 4 experiment(s)" in error and "shapes-nt-r000-hard" in error
+    assert "nothing was released" in error and "--resume" in error
+    assert pretrained.manifest(weights)[NAME] == old
+    assert main([*argv, "--only", NAME, "--resume", "cpu"]) == 2  # its runs are cuda runs
+    assert "lacks 1 experiment" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main([*argv, "--only", NAME]) == 0
+    assert json.loads(capsys.readouterr().out)["released"] == [NAME]
+    entry = pretrained.manifest(weights)[NAME]
+    assert entry["device"].startswith("cuda") and [r["seed"] for r in entry["runs"]] == [0, 1]
+    assert pretrained.verify_weights(NAME, weights).parent == weights
+    assert pretrained.manifest(kept)[NAME]["runs"] == old["runs"]  # the cpu-budget runs, aside

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Reproduce every shipped weight on a GPU machine, one device call at a time; see
-# dev-notes/gpu.md. The gpu plan takes longer than one call: every call after the first
-# goes on where the imported ones stopped (--resume).
+# Reproduce every shipped weight on a GPU machine, one device call per session; see
+# dev-notes/gpu.md. The gpu plan takes longer than one call, so its pieces are imported
+# into a campaign folder (tools/gpu-campaign, a weights folder of its own), every call
+# going on where the last one stopped (--resume); once the campaign is whole, `release`
+# copies it into the package's weights at once.
 #
-#   tools/gpu_reproduce.sh prepare   # here: MNIST .gz into runs/gpu-send (carried), shipped
-#                                    # .pt weights moved to runs/gpu-stash (not sent), except
-#                                    # those other experiments read (judges, baselines)
-#   tools/gpu_reproduce.sh run       # there: measure step costs (first call only), run what
-#                                    # is left of the gpu plan, pack to $OUT
-#   tools/gpu_reproduce.sh restore   # here: put the shipped weights back
-#   tools/gpu_reproduce.sh import DIR  # here: merge the experiments that finished whole
-#                                    # (replaced cpu-budget entries go to weights/cpu-budget)
+#   tools/gpu_reproduce.sh prepare   # here: MNIST .gz into runs/gpu-send (carried); every
+#                                    # .pt moved to runs/gpu-stash (not sent), except the
+#                                    # campaign's judges and baselines
+#   tools/gpu_reproduce.sh run       # there: measure step costs (first call only), train
+#                                    # what the campaign lacks, pack to $OUT
+#   tools/gpu_reproduce.sh restore   # here: put the weights back
+#   tools/gpu_reproduce.sh import DIR  # here: the experiments that finished whole go into
+#                                    # the campaign; DIR is the fetched $OUT
+#   tools/gpu_reproduce.sh release   # here, when nothing is left: the campaign replaces the
+#                                    # package's entries (cpu-budget ones kept aside)
 #
 # The device machine has Python 3.12 and torch preinstalled and no network: nothing is
 # installed there; the package runs from the tree with PYTHONPATH=. .
@@ -19,39 +23,39 @@ cd "$(dirname "$0")/.."
 
 SEND=runs/gpu-send             # git-ignored; the run tool's carry list names it
 STASH=runs/gpu-stash           # git-ignored; stays here
+CAMPAIGN=${CAMPAIGN:-tools/gpu-campaign}  # tracked: what the device calls trained, whole
 RAW_SOURCE=${RAW_SOURCE:-../shared/data/MNIST/raw}
 LIMIT_MIB=64
 PYTHON=${PYTHON:-python}
 
 case "${1:-}" in
 prepare)
-  mkdir -p "$SEND/data/MNIST/raw" "$STASH"
+  mkdir -p "$SEND/data/MNIST/raw" "$STASH" "$CAMPAIGN"
   cp "$RAW_SOURCE"/*-ubyte.gz "$SEND/data/MNIST/raw/"
-  # the weights that other experiments' metrics read (judges, baselines) travel: a resumed
-  # plan scores against them instead of retraining them (about 14 MiB)
-  read_by_others=$("$PYTHON" -c 'from mtl_tutorial import experiments, pretrained
+  # the campaign's weights that other experiments' metrics read (judges, baselines)
+  # travel: the resumed plan scores against them instead of retraining them (<= 14 MiB)
+  read_by_others=$(MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -c 'from mtl_tutorial import experiments, pretrained
 m = pretrained.manifest()
 needed = {r for e in experiments.all_experiments() for r in e.requires}
 print("\n".join(sorted(m[n]["file"] for n in needed if "file" in m.get(n, {}))))')
-  # every other shipped .pt, subfolders (e.g. weights/cpu-budget) included, keeping its path
+  # every other .pt of the package and of the campaign, keeping its path
   while IFS= read -r -d '' pt; do
-    rel=${pt#mtl_tutorial/weights/}
-    grep -qxF "$rel" <<< "$read_by_others" && continue
-    mkdir -p "$STASH/$(dirname "$rel")" && mv "$pt" "$STASH/$rel"
-  done < <(find mtl_tutorial/weights -name '*.pt' -print0)
+    [[ $pt == "$CAMPAIGN"/* ]] && grep -qxF "${pt#"$CAMPAIGN"/}" <<< "$read_by_others" && continue
+    mkdir -p "$STASH/$(dirname "$pt")" && mv "$pt" "$STASH/$pt"
+  done < <(find mtl_tutorial/weights "$CAMPAIGN" -name '*.pt' -print0)
   tree_bytes=$( (git ls-files -z --cached --others --exclude-standard | xargs -0 -r du -cb 2>/dev/null || true) | awk '/total$/ {s += $1} END {print s + 0}')
   send_bytes=$(du -cb "$SEND" | tail -1 | cut -f1)
   total=$((tree_bytes + send_bytes))
   echo "to send: tree $((tree_bytes >> 20)) MiB + carried $((send_bytes >> 20)) MiB = $((total >> 20)) MiB (limit $LIMIT_MIB)"
   [ "$total" -le $((LIMIT_MIB << 20)) ] || { echo "too large: run '$0 restore' and check" >&2; exit 1; }
-  echo "shipped weights moved to $STASH: run '$0 restore' as soon as the GPU call returns"
+  echo "weights moved to $STASH: run '$0 restore' as soon as the GPU call returns"
   ;;
 restore)
   while IFS= read -r -d '' pt; do
     rel=${pt#"$STASH"/}
-    mkdir -p "mtl_tutorial/weights/$(dirname "$rel")" && mv "$pt" "mtl_tutorial/weights/$rel"
+    mkdir -p "$(dirname "$rel")" && mv "$pt" "$rel"
   done < <(find "$STASH" -name '*.pt' -print0)
-  git status --short mtl_tutorial/weights | grep -v '^??' && echo "(weights differ from git: see above)" || echo "shipped weights restored"
+  git status --short mtl_tutorial/weights "$CAMPAIGN" | grep -v '^??' && echo "(weights differ from git: see above)" || echo "weights restored"
   ;;
 run)
   : "${OUT:?run this on the device machine, where \$OUT is the folder that comes back}"
@@ -59,7 +63,9 @@ run)
   CALL_S=${CALL_S:-540}          # this script's whole time; the device call's limit is 600 s
   WORK=${WORK:-/tmp/mtl-reproduce}
   mkdir -p "$WORK/data" && cp -r "$SEND/data/." "$WORK/data/"  # caches are built there, not sent
-  export PYTHONPATH=. MTL_TUTORIAL_DATA="$WORK/data" MTL_TUTORIAL_PROGRESS=0 MPLBACKEND=Agg
+  mkdir -p "$CAMPAIGN"  # the plan reads what is trained from the campaign's manifest
+  export PYTHONPATH=. MTL_TUTORIAL_DATA="$WORK/data" MTL_TUTORIAL_PROGRESS=0 MPLBACKEND=Agg \
+    MTL_TUTORIAL_WEIGHTS="$PWD/$CAMPAIGN"
   JOBS=${JOBS:-$(nproc)}
   DEVICE=${DEVICE:-cuda}         # DEVICE=cpu ONLY='shapes-nt-r000-*' SEEDS=0: a local rehearsal
   EXTRA=(--seeds "${SEEDS:-0,1,2}" --resume)  # leave out what earlier calls trained
@@ -90,16 +96,21 @@ run)
   ls -la "$OUT" "$OUT/pack"
   ;;
 import)
-  # an entry whose runs the gpu budget replaces keeps its cpu-budget runs in weights/cpu-budget
   # only experiments whose every seed finished: a half-trained one is rerun whole later
-  "$PYTHON" -m mtl_tutorial reproduce --import "${2:?usage: $0 import DIR (the fetched \$OUT)}/pack" \
-    --keep-replaced mtl_tutorial/weights/cpu-budget --complete-only
-  if [ -f "$2/step_costs.json" ]; then  # measured there: later estimates use it
-    cp "$2/step_costs.json" mtl_tutorial/reproduce/step_costs.json
+  from=${2:?usage: $0 import DIR (the fetched \$OUT)}
+  MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -m mtl_tutorial reproduce --import "$from/pack" --complete-only
+  if [ -f "$from/step_costs.json" ]; then  # measured there: later estimates use it
+    cp "$from/step_costs.json" mtl_tutorial/reproduce/step_costs.json
   fi
+  mkdir -p "$CAMPAIGN/logs" && cp "$from/reproduce.log" "$CAMPAIGN/logs/call-$(date -u +%Y%m%dT%H%MZ).log"
+  MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -m mtl_tutorial reproduce --dry-run --budget gpu --resume cuda | tail -6
+  ;;
+release)
+  # refuses unless the campaign holds every experiment, seeds 0-2, trained on cuda
+  "$PYTHON" -m mtl_tutorial reproduce --release "$CAMPAIGN" --keep-replaced mtl_tutorial/weights/cpu-budget
   ;;
 *)
-  sed -n '2,12p' "$0"
+  sed -n '2,19p' "$0"
   exit 2
   ;;
 esac

@@ -18,7 +18,8 @@ import json
 import os
 from pathlib import Path
 
-from .pack import MiB, PackLimits, import_results
+from .. import pretrained
+from .pack import MiB, PackLimits, import_results, release
 from .plan import Job, build_plan, format_plan
 
 __all__ = ["Job", "add_parser", "build_plan", "import_results"]
@@ -38,6 +39,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from ..utils import get_device
     from .measure import STEP_COSTS, load_step_costs, measure_families
 
+    if args.release:
+        only = [g for item in args.only or [] for g in item.split(",") if g]
+        names = release(
+            args.release, args.seeds, args.resume or "cuda", only or None, args.keep_replaced
+        )
+        print(json.dumps({"released": names, "weights_dir": str(pretrained.weights_dir())}))
+        return 0
     if args.import_dir:
         summary = import_results(
             args.import_dir, keep_replaced=args.keep_replaced, complete_only=args.complete_only
@@ -154,14 +162,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-replaced",
         metavar="FOLDER",
-        help="with --import: first copy every entry that runs of another budget replace "
-        "into this weights folder (e.g. mtl_tutorial/weights/cpu-budget)",
+        help="with --import or --release: first copy every entry that runs of another "
+        "budget replace into this weights folder (e.g. mtl_tutorial/weights/cpu-budget)",
     )
     p.add_argument(
         "--complete-only",
         action="store_true",
         help="with --import: import only the experiments whose every planned seed finished "
         "(and whose shipped seed's weights are in the pack); list the others as held back",
+    )
+    p.add_argument(
+        "--release",
+        metavar="FOLDER",
+        help="copy every entry of FOLDER, a weights folder the pieces of a long plan were "
+        "imported into, into the weights, once it holds every selected experiment and seed "
+        "under the gpu budget on the --resume device kind (default cuda)",
     )
     p.set_defaults(func=_cmd_reproduce)
     return p

@@ -29,8 +29,17 @@ from ..checkpoint import save_checkpoint
 from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
 from .budgets import copy_entries, device_kind, run_budgets, run_device_kinds
+from .plan import build_plan
 
-__all__ = ["INDEX", "PackLimits", "Packer", "hold_back_incomplete", "import_results", "read_index"]
+__all__ = [
+    "INDEX",
+    "PackLimits",
+    "Packer",
+    "hold_back_incomplete",
+    "import_results",
+    "read_index",
+    "release",
+]
 
 INDEX = "index.json"
 FORMAT = "mtl_tutorial-reproduce"
@@ -293,3 +302,47 @@ def import_results(
         "held_back": held,
         "info": index["info"],
     }
+
+
+def release(
+    campaign: str | os.PathLike[str],
+    seeds: tuple[int, ...] = (0, 1, 2),
+    kind: str = "cuda",
+    only: list[str] | None = None,
+    keep_replaced: str | os.PathLike[str] | None = None,
+    weights_dir: Path | None = None,
+) -> list[str]:
+    """Copy every entry of ``campaign`` into ``weights_dir`` (default: the package's), once
+    the campaign is whole; returns the names copied.
+
+    A campaign is a weights folder that the pieces of one long plan were imported into
+    (``tools/gpu-campaign``), so that the book's weights change all at once: a judge or a
+    baseline never replaced while the runs scored against it are still the old ones. It
+    is whole when it holds every selected experiment (``only``), every one of ``seeds``,
+    under the gpu budget on a ``kind`` device. ``keep_replaced`` as in :func:`import_results`.
+    """
+    campaign, target = Path(campaign), pretrained.weights_dir(weights_dir)
+    left = build_plan(only, seeds, "gpu", resume_on=kind, weights=campaign)
+    if left:
+        names = sorted({j.experiment for j in left})
+        raise ValueError(
+            f"{campaign} still lacks {len(names)} experiment(s) trained under the gpu budget "
+            f"on {kind} with seeds {','.join(map(str, seeds))} ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}): nothing was released. Fix: run the "
+            "remaining pieces (`reproduce --budget gpu --resume`) and import them there"
+        )
+    stored, theirs = pretrained.entries(campaign), pretrained.entries(target)
+    names = sorted(n for n, e in stored.items() if "alias_of" not in e)
+    if keep_replaced is not None:
+        copy_entries(
+            [
+                n
+                for n in names
+                if n in theirs
+                and "alias_of" not in theirs[n]
+                and run_budgets(theirs[n]) != run_budgets(stored[n])
+            ],
+            target,
+            keep_replaced,
+        )
+    return copy_entries(names, campaign, target)

@@ -34,6 +34,7 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .. import experiments, pretrained
 from .budgets import device_kind
@@ -108,9 +109,10 @@ def steps_per_epoch(family: str) -> int:
     return n // batch if drop_last else -(-n // batch)
 
 
-def _aliases() -> set[str]:
-    entries = pretrained.entries()
-    return {name for name, entry in entries.items() if "alias_of" in entry}
+def _aliases(weights: Path | None = None) -> set[str]:
+    """The alias entries of the package's manifest and of ``weights``'."""
+    folders = {pretrained.WEIGHTS_DIR, pretrained.weights_dir(weights)}
+    return {n for f in folders for n, e in pretrained.entries(f).items() if "alias_of" in e}
 
 
 def trained_on(entry: dict, budget: str, kind: str, seeds: tuple[int, ...]) -> bool:
@@ -159,6 +161,7 @@ def build_plan(
     budget: str = "gpu",
     costs: dict | None = None,
     resume_on: str | None = None,
+    weights: Path | None = None,
 ) -> list[Job]:
     """Every registered experiment matching ``only`` (globs) x ``seeds``, dependencies first.
 
@@ -168,9 +171,11 @@ def build_plan(
     manifest entry already holds every seed under ``budget`` on that kind of device (an
     experiment is retrained whole or not at all, so an entry never mixes two sessions'
     halves); their weights are read like any unselected requirement's.
+    ``weights``: the weights folder whose manifest says what is trained (default:
+    :func:`pretrained.weights_dir`); the CPU estimates read the package's records.
     """
     costs = load_step_costs() if costs is None else costs
-    aliases = _aliases()
+    aliases = _aliases(weights)
     registry = {e.name: e for e in experiments.all_experiments() if e.name not in aliases}
     selected = {n for n in registry if not only or any(fnmatch.fnmatchcase(n, g) for g in only)}
     if not selected:
@@ -179,7 +184,10 @@ def build_plan(
         for dep in registry[name].requires:
             if dep not in registry:
                 raise KeyError(f"{name!r} requires {dep!r}, which is not a registered experiment")
-    shipped = pretrained.manifest()
+    folder = pretrained.weights_dir(weights)
+    shipped = pretrained.manifest(folder)
+    same = folder.resolve() == pretrained.WEIGHTS_DIR.resolve()
+    records = shipped if same else pretrained.manifest(pretrained.WEIGHTS_DIR)
     if resume_on is not None:
         selected -= {
             n for n in selected if trained_on(shipped.get(n, {}), budget, resume_on, seeds)
@@ -193,7 +201,7 @@ def build_plan(
             if dep in selected:
                 continue
             entry = shipped.get(dep, {})
-            if "file" not in entry or not (pretrained.weights_dir() / entry["file"]).is_file():
+            if "file" not in entry or not (folder / entry["file"]).is_file():
                 selected.add(dep)
                 pending.append(dep)
     order = _topological([registry[n] for n in sorted(selected)])
@@ -204,7 +212,7 @@ def build_plan(
             family_of(exp),
             {b: exp.epochs_for(b) for b in experiments.BUDGETS},
             tuple(d for d in exp.requires if d in selected),
-            run_estimate(exp, budget, costs, shipped),
+            run_estimate(exp, budget, costs, records),
         )
         for exp in order
         for seed in seeds
