@@ -304,6 +304,7 @@ def test_expected_time_scales_with_sharing_epochs_and_the_runs_so_far():
     assert expected_s(job, RunOptions(out=Path("."), budget="cpu", epochs=1)) == 10.0
     assert expected_s(job, cpu, [(10.0, 20.0)] * 2) == 100.0  # too few runs to calibrate
     assert expected_s(job, cpu, [(10.0, 20.0), (10.0, 30.0), (5.0, 5.0)]) == 200.0  # median 2
+    assert expected_s(job, cpu, [(0.0, 20.0)] * 3 + [(5.0, 5.0)]) == 100.0  # no estimate: no ratio
     gpu = RunOptions(out=Path("."), device="cuda", budget="gpu", jobs=16)
     assert expected_s(job, gpu) == pytest.approx(12.0 / 0.6)
 

@@ -111,8 +111,8 @@ def expected_s(
     budget_epochs = job.epochs.get(options.budget) or 1
     if options.epochs is not None:
         estimate *= min(1.0, options.epochs / budget_epochs)
-    ratio = statistics.median(m / e for e, m in finished if e > 0) if len(finished) >= 3 else 1.0
-    return estimate * ratio
+    ratios = [m / e for e, m in finished if e > 0]
+    return estimate * (statistics.median(ratios) if len(ratios) >= 3 else 1.0)
 
 
 def _tail(path: Path, lines: int = 3) -> str:
