@@ -26,7 +26,7 @@ STASH=runs/gpu-stash           # git-ignored; stays here
 CAMPAIGN=${CAMPAIGN:-tools/gpu-campaign}  # tracked: what the device calls trained, whole
 RAW_SOURCE=${RAW_SOURCE:-../shared/data/MNIST/raw}
 LIMIT_MIB=64
-PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-$(command -v python3 || command -v python)}  # python3 holds torch there
 
 case "${1:-}" in
 prepare)
