@@ -356,3 +356,15 @@ def test_release_copies_a_whole_campaign_into_the_weights_at_once(tmp_path, monk
     assert entry["device"].startswith("cuda") and [r["seed"] for r in entry["runs"]] == [0, 1]
     assert pretrained.verify_weights(NAME, weights).parent == weights
     assert pretrained.manifest(kept)[NAME]["runs"] == old["runs"]  # the cpu-budget runs, aside
+
+
+def test_a_quick_plan_gives_each_experiment_the_fewest_epochs_it_can_run():
+    from mtl_tutorial.schedules import split_epochs
+
+    for exp in experiments.all_experiments():
+        assert 1 <= exp.min_epochs <= min(exp.epochs_for(b) for b in experiments.BUDGETS)
+    staged = experiments.get("genseg-staged")
+    assert staged.min_epochs == 4 and experiments.get("genseg-joint").min_epochs == 1
+    split_epochs(staged.min_epochs, num_tasks=2)  # the fewest a staged schedule accepts
+    with pytest.raises(ValueError, match="at least 4 epochs"):
+        split_epochs(staged.min_epochs - 1, num_tasks=2)

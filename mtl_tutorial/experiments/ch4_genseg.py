@@ -264,6 +264,7 @@ def _register_genseg(
             epochs,
             gpu_epochs=gpu_epochs,
             requires=requires,
+            min_epochs=len(tasks) + 2 if staged else 1,  # split_epochs' minimum
         )
     )
 

@@ -87,6 +87,7 @@ class Experiment:
     longer budget of ``reproduce --budget gpu`` (``None``: the same as ``default_epochs``);
     ``requires`` names the experiments whose shipped results this one's metrics read
     (its Δm baselines, the judge classifier), which must be trained first.
+    ``min_epochs``: the fewest epochs a run can have (a staged schedule needs some per stage).
     """
 
     name: str
@@ -99,6 +100,7 @@ class Experiment:
     default_epochs: int = 10
     gpu_epochs: int | None = None
     requires: tuple[str, ...] = ()
+    min_epochs: int = 1
 
     def epochs_for(self, budget: str) -> int:
         """The number of epochs of a run under ``budget`` (``"cpu"`` or ``"gpu"``)."""

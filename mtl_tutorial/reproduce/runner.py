@@ -233,8 +233,10 @@ def _launch(
         f"--out={out / 'runs'}",
         f"--result={result}",
     ]
-    if options.epochs is not None:
-        command.append(f"--epochs={options.epochs}")
+    if options.epochs is not None:  # --quick: 1, or the fewest the experiment can run
+        command.append(
+            f"--epochs={max(options.epochs, experiments.get(job.experiment).min_epochs)}"
+        )
     if job.seed == options.ship_seed:
         command.append("--ship")
     with open(log, "w") as handle:
