@@ -39,8 +39,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from ..utils import get_device
     from .measure import STEP_COSTS, load_step_costs, measure_families
 
+    only = [g for item in args.only or [] for g in item.split(",") if g]
     if args.release:
-        only = [g for item in args.only or [] for g in item.split(",") if g]
         names = release(
             args.release, args.seeds, args.resume or "cuda", only or None, args.keep_replaced
         )
@@ -63,7 +63,6 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         print(json.dumps(measured, indent=1))
         return 0
     budget = args.budget or ("gpu" if device.type == "cuda" else "cpu")
-    only = [g for item in args.only or [] for g in item.split(",") if g]
     resume = None if args.resume is None else (args.resume or device.type)
     plan = build_plan(only or None, args.seeds, budget, resume_on=resume)
     if not plan:

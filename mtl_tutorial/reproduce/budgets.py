@@ -18,7 +18,15 @@ from typing import Any
 from .. import store
 from ..files import atomic_copy
 
-__all__ = ["copy_entries", "device_kind", "entry_budgets", "run_budgets", "run_device_kinds"]
+__all__ = [
+    "copy_entries",
+    "device_kind",
+    "entry_budgets",
+    "run_budgets",
+    "run_device_kind",
+    "run_device_kinds",
+    "set_aside_replaced",
+]
 
 
 def run_budgets(entry: dict[str, Any]) -> set[str]:
@@ -32,9 +40,15 @@ def device_kind(description: str) -> str:
     return description.split()[0] if description.strip() else "cpu"
 
 
+def run_device_kind(run: dict[str, Any]) -> str:
+    """The kind of device (``cpu``, ``cuda``) a run's meta or manifest row records
+    (``cpu`` for runs recorded without one)."""
+    return device_kind(str(run.get("device", "cpu")))
+
+
 def run_device_kinds(entry: dict[str, Any]) -> set[str]:
     """The kinds of device (``cpu``, ``cuda``) that a manifest entry's runs were trained on."""
-    return {device_kind(str(run.get("device", "cpu"))) for run in entry.get("runs", [])}
+    return {run_device_kind(run) for run in entry.get("runs", [])}
 
 
 def entry_budgets(name: str, weights_dir: Path | None = None) -> set[str]:
@@ -89,3 +103,22 @@ def copy_entries(
             entries[name] = entry
         store.write_entries(entries, target)
     return names
+
+
+def set_aside_replaced(
+    replacing: dict[str, set[str]],
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+) -> list[str]:
+    """Copy into ``target`` every entry of ``source`` that runs of another budget are about
+    to replace there; ``replacing`` maps each experiment to the budgets of its new runs.
+    Returns the names copied (aliases and entries of the same budget are left alone)."""
+    stored = store.entries(Path(source))
+    replaced = sorted(
+        name
+        for name, budgets in replacing.items()
+        if name in stored
+        and "alias_of" not in stored[name]
+        and run_budgets(stored[name]) != budgets
+    )
+    return copy_entries(replaced, source, target)

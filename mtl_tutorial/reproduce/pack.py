@@ -28,7 +28,13 @@ from .. import pretrained
 from ..checkpoint import save_checkpoint
 from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
-from .budgets import copy_entries, device_kind, run_budgets, run_device_kinds
+from .budgets import (
+    copy_entries,
+    run_budgets,
+    run_device_kind,
+    run_device_kinds,
+    set_aside_replaced,
+)
 from .plan import build_plan
 
 __all__ = [
@@ -200,7 +206,7 @@ def _check_budgets(
         name, budget = row["experiment"], row["meta"].get("budget", "cpu")
         if name in fresh or name not in entries or "alias_of" in entries[name]:
             continue
-        kind = device_kind(str(row["meta"].get("device", "cpu")))
+        kind = run_device_kind(row["meta"])
         theirs, their_kinds = run_budgets(entries[name]), run_device_kinds(entries[name])
         if (theirs and theirs != {budget}) or (their_kinds and their_kinds != {kind}):
             raise ValueError(
@@ -269,15 +275,7 @@ def import_results(
         fresh = {name for name, seed in checkpoints if seed == ship_seed}
         if keep_replaced is not None:
             budgets = {r["experiment"]: r["meta"].get("budget", "cpu") for r in index["runs"]}
-            stored = pretrained.entries(target)
-            replaced = sorted(
-                n
-                for n in fresh
-                if n in stored
-                and "alias_of" not in stored[n]
-                and run_budgets(stored[n]) != {budgets[n]}
-            )
-            copy_entries(replaced, target, keep_replaced)
+            set_aside_replaced({n: {budgets[n]} for n in fresh}, target, keep_replaced)
         with pretrained.manifest_lock(target):
             entries = pretrained.entries(target)
             _check_budgets(index, entries, fresh, target)
@@ -331,18 +329,8 @@ def release(
             f"{', ...' if len(names) > 5 else ''}): nothing was released. Fix: run the "
             "remaining pieces (`reproduce --budget gpu --resume`) and import them there"
         )
-    stored, theirs = pretrained.entries(campaign), pretrained.entries(target)
+    stored = pretrained.entries(campaign)
     names = sorted(n for n, e in stored.items() if "alias_of" not in e)
     if keep_replaced is not None:
-        copy_entries(
-            [
-                n
-                for n in names
-                if n in theirs
-                and "alias_of" not in theirs[n]
-                and run_budgets(theirs[n]) != run_budgets(stored[n])
-            ],
-            target,
-            keep_replaced,
-        )
+        set_aside_replaced({n: run_budgets(stored[n]) for n in names}, target, keep_replaced)
     return copy_entries(names, campaign, target)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import experiments, pretrained
-from .budgets import device_kind
+from .budgets import run_device_kind
 from .measure import load_step_costs
 
 __all__ = [
@@ -120,9 +120,7 @@ def trained_on(entry: dict, budget: str, kind: str, seeds: tuple[int, ...]) -> b
     trained under ``budget`` on a device of ``kind`` (``"cuda"``, ``"cpu"``)."""
     runs = {r["seed"]: r for r in entry.get("runs", [])}
     return "file" in entry and all(
-        s in runs
-        and runs[s].get("budget", "cpu") == budget
-        and device_kind(str(runs[s].get("device", "cpu"))) == kind
+        s in runs and runs[s].get("budget", "cpu") == budget and run_device_kind(runs[s]) == kind
         for s in seeds
     )
 
@@ -132,7 +130,10 @@ def _cpu_epoch_s(name: str, shipped: dict[str, dict]) -> float | None:
     rows = [
         r["wall_time_s"] / r["epochs"]
         for r in shipped.get(name, {}).get("runs", [])
-        if r.get("epochs") and r.get("wall_time_s") and str(r.get("device", "")).startswith("cpu")
+        if r.get("epochs")
+        and r.get("wall_time_s")
+        and r.get("device")
+        and run_device_kind(r) == "cpu"
     ]
     return statistics.median(rows) if rows else None
 
