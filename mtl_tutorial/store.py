@@ -33,6 +33,7 @@ from torch import nn
 from .checkpoint import load_checkpoint, read_checkpoint
 from .errors import CheckpointError, ManifestError, WeightsIntegrityError
 from .files import atomic_copy, atomic_write_text, check_writable_dir
+from .provenance import mixing
 
 __all__ = [
     "WEIGHTS_DIR",
@@ -308,16 +309,16 @@ def _check_trained(name: str, meta: dict[str, Any], checkpoint: str | os.PathLik
 
 
 def _check_budget(name: str, meta: dict[str, Any], weights_dir: Path | None) -> None:
-    """Refuse a run that would join an entry whose other seeds ran under another budget."""
-    budget, runs = meta.get("budget", "cpu"), entries(weights_dir).get(name, {}).get("runs", [])
-    theirs = {r.get("budget", "cpu") for r in runs if r["seed"] != meta.get("seed")}
-    if theirs and theirs != {budget}:
+    """Refuse a run that would join runs of another budget or device kind (``mixing``)."""
+    runs = entries(weights_dir).get(name, {}).get("runs", [])
+    why = mixing(meta, [r for r in runs if r["seed"] != meta.get("seed")])
+    if why:
         raise CheckpointError(
-            f"{name} seed {meta.get('seed')} ran under the {budget!r} budget, but the other "
-            f"runs of {name} in {_manifest_path(weights_dir)} ran under {sorted(theirs)}: a "
-            "manifest entry never mixes budgets, so nothing was written. Fix: record it in "
-            "a weights folder of its budget (e.g. MTL_TUTORIAL_WEIGHTS=mtl_tutorial/weights/"
-            f"cpu-budget), or train it under theirs (reproduce --budget ... --only {name})"
+            f"{name} seed {meta.get('seed')}: {why} in {_manifest_path(weights_dir)}; a "
+            "manifest entry never mixes budgets or kinds of device, so nothing was written. "
+            "Fix: record it in a weights folder of its own (e.g. MTL_TUTORIAL_WEIGHTS="
+            "mtl_tutorial/weights/cpu-budget for a cpu-budget run), or train it like theirs "
+            f"(reproduce --budget ... --device ... --only {name})"
         )
 
 

@@ -15,10 +15,10 @@ from mtl_tutorial.reproduce.budgets import copy_entries, entry_budgets
 NAME = "shapes-nt-r000-single-shapes"  # a tiny registered network
 
 
-def _ship(folder, seed, budget):
+def _ship(folder, seed, budget, device="cpu (1 threads)"):
     torch.manual_seed(seed)
     meta = {"experiment": NAME, "seed": seed, "epochs": 1 + seed, "quick": False, "budget": budget,
-            "metrics": {"acc_shapes": 0.5 + seed / 100}}
+            "device": device, "metrics": {"acc_shapes": 0.5 + seed / 100}}
     path = save_checkpoint(folder / f"run{seed}.pt", experiments.get(NAME).build_model(), meta)
     if seed == 0:
         store.ship(NAME, path, folder)
@@ -94,7 +94,12 @@ def test_train_record_and_ship_refuse_to_mix_budgets_and_write_nothing(tmp_path)
         _ship(tmp_path, seed, "gpu")
     before = (tmp_path / "manifest.json").read_bytes(), (tmp_path / f"{NAME}.pt").read_bytes()
     for seed in (2, 0):  # record seed 2; ship seed 0, whose file would be replaced first
-        with pytest.raises(CheckpointError, match="never mixes budgets, so nothing was written.*cpu-budget"):
+        with pytest.raises(CheckpointError, match="'cpu' budget on cpu.*\\['gpu'\\].*never mixes budgets or "
+                           "kinds of device, so nothing was written.*cpu-budget"):
             _ship(tmp_path, seed, "cpu")
+        # the same budget on a GPU: `train --record` on a GPU must not join CPU-trained seeds
+        with pytest.raises(CheckpointError, match="on cuda, the entry's other runs under \\['gpu'\\] on "
+                           "\\['cpu'\\].*nothing was written"):
+            _ship(tmp_path, seed, "gpu", device="cuda (NVIDIA H200)")
     assert ((tmp_path / "manifest.json").read_bytes(), (tmp_path / f"{NAME}.pt").read_bytes()) == before
     _ship(tmp_path, 1, "gpu")  # a seed of the entry's own budget is replaced as before

@@ -18,7 +18,13 @@ from mtl_tutorial.errors import WeightsIntegrityError
 from mtl_tutorial.reproduce import build_plan
 from mtl_tutorial.reproduce.pack import INDEX, Packer, PackLimits, import_results, read_index
 from mtl_tutorial.reproduce.plan import Job, estimate_wall, format_plan, priority_order
-from mtl_tutorial.reproduce.runner import RunOptions, expected_s, prepare_staging, run_plan
+from mtl_tutorial.reproduce.runner import (
+    RunOptions,
+    expected_s,
+    prepare_staging,
+    run_epochs,
+    run_plan,
+)
 
 NAME = "shapes-nt-r000-single-shapes"  # a tiny registered network
 
@@ -298,7 +304,7 @@ def test_import_complete_only_holds_back_experiments_cut_off_halfway(tmp_path):
 
 
 def test_expected_time_scales_with_sharing_epochs_and_the_runs_so_far():
-    job = Job("x", 0, "gan", {"cpu": 10, "gpu": 20}, (), {"cpu": 100.0, "cuda": 12.0})
+    job = Job("cgan", 0, "gan", {"cpu": 10, "gpu": 20}, (), {"cpu": 100.0, "cuda": 12.0})
     cpu = RunOptions(out=Path("."), device="cpu", budget="cpu", jobs=2)
     assert expected_s(job, cpu) == 100.0
     assert expected_s(job, RunOptions(out=Path("."), budget="cpu", epochs=1)) == 10.0
@@ -368,3 +374,8 @@ def test_a_quick_plan_gives_each_experiment_the_fewest_epochs_it_can_run():
     split_epochs(staged.min_epochs, num_tasks=2)  # the fewest a staged schedule accepts
     with pytest.raises(ValueError, match="at least 4 epochs"):
         split_epochs(staged.min_epochs - 1, num_tasks=2)
+    # the fit rule expects what the run trains: 4 of the budget's 16 epochs, not 1
+    job = Job("genseg-staged", 0, "genseg", {"cpu": 16, "gpu": 24}, (), {"cpu": 160.0})
+    quick = RunOptions(out=Path("."), budget="cpu", epochs=1, quick=True)
+    assert run_epochs(job, quick) == 4 and expected_s(job, quick) == pytest.approx(40.0)
+    assert run_epochs(job, RunOptions(out=Path("."), budget="gpu")) == 24

@@ -17,14 +17,12 @@ from typing import Any
 
 from .. import store
 from ..files import atomic_copy
+from ..provenance import run_budget
 
 __all__ = [
     "copy_entries",
-    "device_kind",
     "entry_budgets",
     "run_budgets",
-    "run_device_kind",
-    "run_device_kinds",
     "set_aside_replaced",
 ]
 
@@ -32,23 +30,7 @@ __all__ = [
 def run_budgets(entry: dict[str, Any]) -> set[str]:
     """The budgets of a manifest entry's recorded runs (``cpu`` for runs recorded before
     budgets existed)."""
-    return {run.get("budget", "cpu") for run in entry.get("runs", [])}
-
-
-def device_kind(description: str) -> str:
-    """``"cuda"`` for ``"cuda (NVIDIA H200)"``, ``"cpu"`` for ``"cpu (1 threads)"``."""
-    return description.split()[0] if description.strip() else "cpu"
-
-
-def run_device_kind(run: dict[str, Any]) -> str:
-    """The kind of device (``cpu``, ``cuda``) a run's meta or manifest row records
-    (``cpu`` for runs recorded without one)."""
-    return device_kind(str(run.get("device", "cpu")))
-
-
-def run_device_kinds(entry: dict[str, Any]) -> set[str]:
-    """The kinds of device (``cpu``, ``cuda``) that a manifest entry's runs were trained on."""
-    return {run_device_kind(run) for run in entry.get("runs", [])}
+    return {run_budget(run) for run in entry.get("runs", [])}
 
 
 def entry_budgets(name: str, weights_dir: Path | None = None) -> set[str]:

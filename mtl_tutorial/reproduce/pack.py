@@ -28,13 +28,8 @@ from .. import pretrained
 from ..checkpoint import save_checkpoint
 from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
-from .budgets import (
-    copy_entries,
-    run_budgets,
-    run_device_kind,
-    run_device_kinds,
-    set_aside_replaced,
-)
+from ..provenance import mixing
+from .budgets import copy_entries, run_budgets, set_aside_replaced
 from .plan import build_plan
 
 __all__ = [
@@ -199,23 +194,20 @@ def _verified_members(index: dict[str, Any], into: Path) -> dict[tuple[str, int]
 def _check_budgets(
     index: dict[str, Any], entries: dict[str, Any], fresh: set[str], target: Path
 ) -> None:
-    """Refuse runs that would join an entry trained under another budget or on another
-    kind of device (its seed statistics would mix them); an entry the pack replaces
-    (``fresh``) is not checked."""
+    """Refuse, before anything is written, runs that would join an entry trained under
+    another budget or on another kind of device (:func:`provenance.mixing`); an entry the
+    pack replaces (``fresh``) is not checked."""
     for row in index["runs"]:
-        name, budget = row["experiment"], row["meta"].get("budget", "cpu")
+        name, seed = row["experiment"], row["seed"]
         if name in fresh or name not in entries or "alias_of" in entries[name]:
             continue
-        kind = run_device_kind(row["meta"])
-        theirs, their_kinds = run_budgets(entries[name]), run_device_kinds(entries[name])
-        if (theirs and theirs != {budget}) or (their_kinds and their_kinds != {kind}):
+        why = mixing(row["meta"], [r for r in entries[name]["runs"] if r["seed"] != seed])
+        if why:
             raise ValueError(
-                f"{name} seed {row['seed']} was trained under the {budget!r} budget on "
-                f"{kind}, but the entry of {name} in {target} holds {sorted(theirs)} runs on "
-                f"{sorted(their_kinds)}: a manifest entry never mixes budgets or kinds of "
-                "device. Fix: import into another weights folder (MTL_TUTORIAL_WEIGHTS), "
-                "include the shipped seed so the entry is replaced, or import with "
-                "--complete-only"
+                f"{name} seed {seed}: {why} in {target}; a manifest entry never mixes "
+                "budgets or kinds of device. Fix: import into another weights folder "
+                "(MTL_TUTORIAL_WEIGHTS), include the shipped seed so the entry is replaced, "
+                "or import with --complete-only"
             )
 
 

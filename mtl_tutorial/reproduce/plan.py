@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import experiments, pretrained
-from .budgets import run_device_kind
+from ..provenance import run_budget, run_device_kind
 from .measure import load_step_costs
 
 __all__ = [
@@ -120,7 +120,7 @@ def trained_on(entry: dict, budget: str, kind: str, seeds: tuple[int, ...]) -> b
     trained under ``budget`` on a device of ``kind`` (``"cuda"``, ``"cpu"``)."""
     runs = {r["seed"]: r for r in entry.get("runs", [])}
     return "file" in entry and all(
-        s in runs and runs[s].get("budget", "cpu") == budget and run_device_kind(runs[s]) == kind
+        s in runs and run_budget(runs[s]) == budget and run_device_kind(runs[s]) == kind
         for s in seeds
     )
 

@@ -96,6 +96,14 @@ def _warm_data(plan: list[Job]) -> None:
         MNISTDigits("train"), MNISTDigits("test")
 
 
+def run_epochs(job: Job, options: RunOptions) -> int:
+    """The epochs ``job`` trains in this plan: its budget's, or ``options.epochs``
+    (``--quick``: 1) raised to the fewest the experiment can run (4 for a staged schedule)."""
+    if options.epochs is None:
+        return job.epochs.get(options.budget) or 1
+    return max(options.epochs, experiments.get(job.experiment).min_epochs)
+
+
 def expected_s(
     job: Job, options: RunOptions, finished: Sequence[tuple[float, float]] = ()
 ) -> float:
@@ -108,9 +116,7 @@ def expected_s(
     estimate = job.estimate_s.get(kind, job.estimate_s.get("cpu", 0.0))
     if kind == "cuda" and options.jobs > 1:
         estimate /= GPU_PARALLEL_EFFICIENCY
-    budget_epochs = job.epochs.get(options.budget) or 1
-    if options.epochs is not None:
-        estimate *= min(1.0, options.epochs / budget_epochs)
+    estimate *= min(1.0, run_epochs(job, options) / (job.epochs.get(options.budget) or 1))
     ratios = [m / e for e, m in finished if e > 0]
     return estimate * (statistics.median(ratios) if len(ratios) >= 3 else 1.0)
 
@@ -233,10 +239,8 @@ def _launch(
         f"--out={out / 'runs'}",
         f"--result={result}",
     ]
-    if options.epochs is not None:  # --quick: 1, or the fewest the experiment can run
-        command.append(
-            f"--epochs={max(options.epochs, experiments.get(job.experiment).min_epochs)}"
-        )
+    if options.epochs is not None:
+        command.append(f"--epochs={run_epochs(job, options)}")
     if job.seed == options.ship_seed:
         command.append("--ship")
     with open(log, "w") as handle:

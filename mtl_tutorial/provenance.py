@@ -1,0 +1,49 @@
+"""What a recorded run was trained under: its budget and its kind of device.
+
+A manifest entry never mixes two training budgets (``cpu``, ``gpu``) or two kinds of
+device (``cpu``, ``cuda``): the statistics over its seeds must compare like with like.
+Every path that adds a run to an entry (``train --record``/``--ship``, ``reproduce
+--import``) asks :func:`mixing` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["device_kind", "mixing", "run_budget", "run_device_kind"]
+
+
+def run_budget(run: dict[str, Any]) -> str:
+    """The budget a run's meta or manifest row records (``cpu`` for runs recorded before
+    budgets existed)."""
+    return str(run.get("budget", "cpu"))
+
+
+def device_kind(description: str) -> str:
+    """``"cuda"`` for ``"cuda (NVIDIA H200)"``, ``"cpu"`` for ``"cpu (1 threads)"``."""
+    return description.split()[0] if description.strip() else "cpu"
+
+
+def run_device_kind(run: dict[str, Any]) -> str:
+    """The kind of device (``cpu``, ``cuda``) a run's meta or manifest row records
+    (``cpu`` for runs recorded without one)."""
+    return device_kind(str(run.get("device", "cpu")))
+
+
+def mixing(run: dict[str, Any], others: Iterable[dict[str, Any]]) -> str | None:
+    """Why ``run`` cannot join an entry holding ``others`` (its runs of other seeds), or
+    ``None`` when their budgets and kinds of device all agree with ``run``'s.
+
+    >>> mixing({"budget": "gpu", "device": "cuda (H200)"}, [{"budget": "gpu"}])
+    "it was trained under the 'gpu' budget on cuda, the entry's other runs under ['gpu'] on ['cpu']"
+    """
+    others = list(others)
+    budgets, kinds = {run_budget(r) for r in others}, {run_device_kind(r) for r in others}
+    budget, kind = run_budget(run), run_device_kind(run)
+    if budgets <= {budget} and kinds <= {kind}:
+        return None
+    return (
+        f"it was trained under the {budget!r} budget on {kind}, the entry's other runs under "
+        f"{sorted(budgets)} on {sorted(kinds)}"
+    )
