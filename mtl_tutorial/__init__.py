@@ -14,6 +14,7 @@ Storage
 
 * ``checkpoint``: a state dict plus JSON metadata, read with ``weights_only=True`` [1]
 * ``store``: the shipped weight files and their manifest (ship, record, sha256) [1]
+* ``provenance``: what a recorded run was trained under (budget, kind of device) [1]
 
 Data, tasks and metrics
 

@@ -19,7 +19,7 @@ MAX_LINES = 400
 #: Lowest first. A module may import its own layer or lower ones, never a higher one.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "files", "utils"),
-    ("checkpoint", "store"),
+    ("checkpoint", "store", "provenance"),
     ("data", "loaders", "tasks", "metrics", "losses", "feature_stats"),
     ("models",),
     ("weighting",),
