@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from mtl_tutorial import experiments, gan_eval, pretrained
+from mtl_tutorial import experiments, gan_eval, pretrained, report
 from mtl_tutorial.cli import main
 from mtl_tutorial.experiments import TrainConfig
 from mtl_tutorial.models.mtcgan import (
@@ -415,13 +415,48 @@ def test_quick_run_checkpoints_and_evaluates(name, tmp_path, mnist_root, capsys,
 
 
 def test_plateau_rule_stops_a_flat_fd_curve_and_not_a_falling_one():
-    from mtl_tutorial.experiments.ch5_mtcgan import plateaued
+    from mtl_tutorial.experiments.ch5_mtcgan import PLATEAU_PATIENCE, plateaued
 
-    assert plateaued([90, 50, 30, 29.9, 29.8])  # two epochs, each under 2 % below 30
-    assert not plateaued([90, 50, 30, 29, 28])  # 28 is 6.7 % below 30: still falling
-    assert not plateaued([90, 50, 30, 31, 29.3])  # the second epoch beats 30 by 2.3 %
-    assert plateaued([90, 50, 30, 35, 40])  # worse than the best: a flat (or rising) curve
-    assert not plateaued([90, 80])  # too short to judge with patience 2
+    assert PLATEAU_PATIENCE == 3
+    assert plateaued([90, 50, 30, 29.9, 29.8, 29.7])  # three epochs, each under 2 % below 30
+    assert not plateaued([90, 50, 30, 29.9, 29.8])  # two flat epochs: noise, with patience 3
+    assert not plateaued([90, 50, 30, 29.9, 29.8, 29])  # 29 is 3.3 % below 30: still falling
+    assert plateaued([90, 50, 30, 35, 40, 45])  # worse than the best: a flat (or rising) curve
+    assert not plateaued([90, 80, 70])  # too short to judge with patience 3
+    assert plateaued([90, 50, 30, 29.9, 29.8], patience=2)
     assert plateaued([10, 9.9], patience=1) and not plateaued([10, 9.7], patience=1)
     with pytest.raises(ValueError, match="patience >= 1"):
         plateaued([1, 2, 3], patience=0)
+
+
+def test_a_longer_patience_never_stops_a_run_sooner():
+    """A stop with patience p implies a stop with patience p - 1 one epoch earlier."""
+    from mtl_tutorial.experiments.ch5_mtcgan import plateaued
+
+    def first_stop(curve, patience):
+        return next((e for e in range(1, len(curve) + 1) if plateaued(curve[:e], patience)), None)
+
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(500):
+        curve = (100 * torch.rand(15, generator=rng).cumprod(0) + 5).tolist()
+        for patience in (2, 3, 4):
+            longer, shorter = first_stop(curve, patience), first_stop(curve, patience - 1)
+            assert longer is None or (shorter is not None and shorter < longer)
+
+
+def test_every_shipped_gan_run_ended_where_the_plateau_rule_ends_it():
+    """Each run of the package's GAN entries stopped at the first epoch the current rule
+    fires, or at its budget without the rule firing: the manifest matches the code."""
+    from mtl_tutorial.experiments.ch5_mtcgan import CPU_BUDGET, plateaued
+    from mtl_tutorial.provenance import run_budget
+
+    for folder in (pretrained.WEIGHTS_DIR, CPU_BUDGET):
+        with pretrained.using_weights(folder):
+            stored = pretrained.manifest()
+            for name in VARIANTS:
+                budget = experiments.get(name).epochs_for(run_budget(stored[name]["runs"][0]))
+                for seed in report.seeds(name):
+                    fids = [row["monitor_fid_2k"] for row in report.seed_history(name, seed)]
+                    fires = [e for e in range(1, len(fids) + 1) if plateaued(fids[:e])]
+                    ended = fires[0] if fires else budget
+                    assert len(fids) == ended, (folder.name, name, seed, len(fids), ended)
