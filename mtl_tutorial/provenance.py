@@ -31,14 +31,15 @@ def run_device_kind(run: dict[str, Any]) -> str:
     return device_kind(str(run.get("device", "cpu")))
 
 
-def mixing(run: dict[str, Any], others: Iterable[dict[str, Any]]) -> str | None:
-    """Why ``run`` cannot join an entry holding ``others`` (its runs of other seeds), or
-    ``None`` when their budgets and kinds of device all agree with ``run``'s.
+def mixing(run: dict[str, Any], runs: Iterable[dict[str, Any]]) -> str | None:
+    """Why ``run`` cannot join an entry holding ``runs``, or ``None`` when the budgets and
+    kinds of device of its runs of other seeds all agree with ``run``'s (a run replacing
+    its own seed is not compared with the one it replaces).
 
-    >>> mixing({"budget": "gpu", "device": "cuda (H200)"}, [{"budget": "gpu"}])
+    >>> mixing({"seed": 1, "budget": "gpu", "device": "cuda (H200)"}, [{"seed": 0, "budget": "gpu"}])
     "it was trained under the 'gpu' budget on cuda, the entry's other runs under ['gpu'] on ['cpu']"
     """
-    others = list(others)
+    others = [r for r in runs if r.get("seed") != run.get("seed")]
     budgets, kinds = {run_budget(r) for r in others}, {run_device_kind(r) for r in others}
     budget, kind = run_budget(run), run_device_kind(run)
     if budgets <= {budget} and kinds <= {kind}:

@@ -310,8 +310,7 @@ def _check_trained(name: str, meta: dict[str, Any], checkpoint: str | os.PathLik
 
 def _check_budget(name: str, meta: dict[str, Any], weights_dir: Path | None) -> None:
     """Refuse a run that would join runs of another budget or device kind (``mixing``)."""
-    runs = entries(weights_dir).get(name, {}).get("runs", [])
-    why = mixing(meta, [r for r in runs if r["seed"] != meta.get("seed")])
+    why = mixing(meta, entries(weights_dir).get(name, {}).get("runs", []))
     if why:
         raise CheckpointError(
             f"{name} seed {meta.get('seed')}: {why} in {_manifest_path(weights_dir)}; a "

@@ -431,23 +431,23 @@ def test_plateau_rule_stops_a_flat_fd_curve_and_not_a_falling_one():
 
 def test_a_longer_patience_never_stops_a_run_sooner():
     """A stop with patience p implies a stop with patience p - 1 one epoch earlier."""
-    from mtl_tutorial.experiments.ch5_mtcgan import plateaued
-
-    def first_stop(curve, patience):
-        return next((e for e in range(1, len(curve) + 1) if plateaued(curve[:e], patience)), None)
+    from mtl_tutorial.experiments.ch5_mtcgan import plateau_epoch, plateaued
 
     rng = torch.Generator().manual_seed(0)
     for _ in range(500):
         curve = (100 * torch.rand(15, generator=rng).cumprod(0) + 5).tolist()
         for patience in (2, 3, 4):
-            longer, shorter = first_stop(curve, patience), first_stop(curve, patience - 1)
+            longer, shorter = plateau_epoch(curve, patience), plateau_epoch(curve, patience - 1)
             assert longer is None or (shorter is not None and shorter < longer)
+            if longer is not None:  # the first epoch it fires, not a later one
+                assert plateaued(curve[:longer], patience)
+                assert not any(plateaued(curve[:e], patience) for e in range(1, longer))
 
 
 def test_every_shipped_gan_run_ended_where_the_plateau_rule_ends_it():
     """Each run of the package's GAN entries stopped at the first epoch the current rule
     fires, or at its budget without the rule firing: the manifest matches the code."""
-    from mtl_tutorial.experiments.ch5_mtcgan import CPU_BUDGET, plateaued
+    from mtl_tutorial.experiments.ch5_mtcgan import CPU_BUDGET, plateau_epoch
     from mtl_tutorial.provenance import run_budget
 
     for folder in (pretrained.WEIGHTS_DIR, CPU_BUDGET):
@@ -457,6 +457,5 @@ def test_every_shipped_gan_run_ended_where_the_plateau_rule_ends_it():
                 budget = experiments.get(name).epochs_for(run_budget(stored[name]["runs"][0]))
                 for seed in report.seeds(name):
                     fids = [row["monitor_fid_2k"] for row in report.seed_history(name, seed)]
-                    fires = [e for e in range(1, len(fids) + 1) if plateaued(fids[:e])]
-                    ended = fires[0] if fires else budget
+                    ended = plateau_epoch(fids) or budget
                     assert len(fids) == ended, (folder.name, name, seed, len(fids), ended)

@@ -75,6 +75,7 @@ __all__ = [
     "REDESIGNS",
     "VARIANTS",
     "generator_for",
+    "plateau_epoch",
     "plateaued",
 ]
 
@@ -154,6 +155,16 @@ def plateaued(
     if len(fids) <= patience:
         return False
     return min(fids[-patience:]) > min(fids[:-patience]) * (1 - min_gain)
+
+
+def plateau_epoch(
+    fids: list[float], patience: int = PLATEAU_PATIENCE, min_gain: float = PLATEAU_MIN_GAIN
+) -> int | None:
+    """The first epoch after which :func:`plateaued` stops a run whose monitor FDs are
+    ``fids``, or ``None`` if it never does: where a run with this curve would end."""
+    return next(
+        (e for e in range(1, len(fids) + 1) if plateaued(fids[:e], patience, min_gain)), None
+    )
 
 
 _ORIGINAL: dict[str, tuple[str, GANConfig]] = {

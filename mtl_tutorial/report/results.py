@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from .. import store
 from ..checkpoint import read_checkpoint
 from ..metrics import delta_m
+from ..provenance import run_budget
 from ..tasks import Task
 
 __all__ = [
@@ -190,7 +191,7 @@ def provenance(names: Sequence[str]) -> str:
     Runs recorded before budgets existed were all trained under today's ``cpu`` budget.
     """
     runs = [r for name in names for r in _runs(name)]
-    budgets = sorted({r.get("budget", "cpu") for r in runs})
+    budgets = sorted({run_budget(r) for r in runs})
     devices = sorted({r["device"] for r in runs})
     epochs = sorted({r["epochs"] for r in runs})
     counts = sorted({len(_runs(n)) for n in names})

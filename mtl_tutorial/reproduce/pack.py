@@ -28,7 +28,7 @@ from .. import pretrained
 from ..checkpoint import save_checkpoint
 from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
-from ..provenance import mixing
+from ..provenance import mixing, run_budget
 from .budgets import copy_entries, run_budgets, set_aside_replaced
 from .plan import build_plan
 
@@ -201,7 +201,7 @@ def _check_budgets(
         name, seed = row["experiment"], row["seed"]
         if name in fresh or name not in entries or "alias_of" in entries[name]:
             continue
-        why = mixing(row["meta"], [r for r in entries[name]["runs"] if r["seed"] != seed])
+        why = mixing(row["meta"], entries[name]["runs"])
         if why:
             raise ValueError(
                 f"{name} seed {seed}: {why} in {target}; a manifest entry never mixes "
@@ -266,7 +266,7 @@ def import_results(
         checkpoints = _verified_members(index, Path(tmp))
         fresh = {name for name, seed in checkpoints if seed == ship_seed}
         if keep_replaced is not None:
-            budgets = {r["experiment"]: r["meta"].get("budget", "cpu") for r in index["runs"]}
+            budgets = {r["experiment"]: run_budget(r["meta"]) for r in index["runs"]}
             set_aside_replaced({n: {budgets[n]} for n in fresh}, target, keep_replaced)
         with pretrained.manifest_lock(target):
             entries = pretrained.entries(target)
