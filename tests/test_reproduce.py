@@ -379,3 +379,23 @@ def test_a_quick_plan_gives_each_experiment_the_fewest_epochs_it_can_run():
     quick = RunOptions(out=Path("."), budget="cpu", epochs=1, quick=True)
     assert run_epochs(job, quick) == 4 and expected_s(job, quick) == pytest.approx(40.0)
     assert run_epochs(job, RunOptions(out=Path("."), budget="gpu")) == 24
+
+
+def test_the_plans_call_length_is_what_the_gpu_script_leaves_for_training():
+    """``plan.GPU_CALL_S`` (the dry run's "about N device calls") restates the numbers of
+    ``tools/gpu_reproduce.sh``: its whole time and the reserve it keeps for data and packing."""
+    import re
+
+    from mtl_tutorial.reproduce import plan
+
+    script = (Path(__file__).resolve().parents[1] / "tools" / "gpu_reproduce.sh").read_text()
+    call_s = re.search(r"CALL_S=\$\{CALL_S:-(\d+)\}", script)
+    reserve = re.search(
+        r"PLAN_LIMIT=\$\{PLAN_LIMIT:-\$\(\(CALL_S - \(SECONDS - began\) - (\d+)\)\)\}", script
+    )
+    assert call_s and reserve, (
+        "tools/gpu_reproduce.sh no longer sets CALL_S and PLAN_LIMIT as the plan expects"
+    )
+    assert float(call_s.group(1)) == plan.GPU_SCRIPT_S < 600  # the device's limit per command
+    assert float(reserve.group(1)) == plan.GPU_PACK_RESERVE_S
+    assert 0 < plan.GPU_CALL_S == plan.GPU_SCRIPT_S - plan.GPU_PACK_RESERVE_S - plan.GPU_SETUP_S

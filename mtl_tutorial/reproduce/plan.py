@@ -65,7 +65,12 @@ EVAL_FACTOR = 1.15  # per-epoch test evaluation and bookkeeping on top of the tr
 GPU_LAUNCH_FACTOR = 1.5  # a CUDA step = CPU dispatch overhead at batch 2 x this (assumption)
 GPU_FIXED_S = 15.0  # per run on the GPU: interpreter + CUDA context + data + final evaluation
 GPU_PARALLEL_EFFICIENCY = 0.6  # speed of each of 16 processes sharing one GPU (assumption)
-GPU_CALL_S = 400.0  # seconds of training in one device call (tools/gpu_reproduce.sh PLAN_LIMIT)
+#: one device call as tools/gpu_reproduce.sh spends it (a test reads the script's numbers):
+#: CALL_S for the whole script (the device's limit is 600 s), of which 90 s are kept for
+#: building the data and packing; about 50 s go to the logs and the dry run (a first call
+#: also measures the step costs, up to 120 s more). The rest trains: GPU_CALL_S.
+GPU_SCRIPT_S, GPU_PACK_RESERVE_S, GPU_SETUP_S = 540.0, 90.0, 50.0
+GPU_CALL_S = GPU_SCRIPT_S - GPU_PACK_RESERVE_S - GPU_SETUP_S  # seconds of training per call
 CPU_FIXED_S = 10.0  # per run on the CPU without a recorded wall time
 #: what a short GPU session trains first (issue #14): the GANs, genseg, then MultiMNIST;
 #: the rest after. A requirement (the judge) ranks with its most urgent dependent.
