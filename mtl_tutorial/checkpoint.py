@@ -29,9 +29,15 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(
-    path: str | os.PathLike[str], model: nn.Module, meta: dict[str, Any] | None = None
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    meta: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None,
 ) -> Path:
-    """Save ``model``'s weights and JSON-like ``meta`` to ``path`` (parent folders are created)."""
+    """Save ``model``'s weights and JSON-like ``meta`` to ``path`` (parent folders are created).
+
+    ``training_state`` (tensors, numbers, lists and dicts: optimizer states, RNG states)
+    is what a resumed run needs beyond the weights; it is stored under its own key."""
     meta = dict(meta or {})
     try:
         json.dumps(meta)
@@ -46,6 +52,8 @@ def save_checkpoint(
         "state_dict": state,
         "meta": meta,
     }
+    if training_state is not None:
+        payload["training_state"] = training_state
     return atomic_torch_save(payload, path)  # unique temporary name, then one rename
 
 

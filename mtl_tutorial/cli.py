@@ -67,7 +67,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.ship or args.record:
         pretrained.check_writable()
     config = experiments.TrainConfig(
-        seed=args.seed, epochs=args.epochs, device=device, quick=args.quick, out_dir=Path(args.out)
+        seed=args.seed,
+        epochs=args.epochs,
+        device=device,
+        quick=args.quick,
+        out_dir=Path(args.out),
+        resume=args.resume,
     )
     result, path = experiments.run(exp.name, config)
     if args.ship:
@@ -216,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out", default="runs", help="folder for checkpoints and histories (default runs/)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the last epoch saved in --out (GANs: OUT/NAME/seedS_full.pt)",
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 
@@ -11,8 +12,9 @@ import torch
 from torch import nn
 
 from mtl_tutorial import experiments, gan_eval, pretrained, store
-from mtl_tutorial.checkpoint import save_checkpoint
+from mtl_tutorial.checkpoint import read_checkpoint, save_checkpoint
 from mtl_tutorial.cli import main
+from mtl_tutorial.errors import CheckpointError
 from mtl_tutorial.experiments import TrainConfig
 from mtl_tutorial.models.classifier import MNISTClassifier
 from mtl_tutorial.models.judges import ConvJudge, MLPJudge
@@ -378,3 +380,41 @@ def test_checking_the_judges_leaves_the_seeded_random_stream_alone():
     except gan_eval.ClassifierMissingError:
         pytest.skip("the judges are not shipped here")
     assert torch.equal(torch.rand(3), before)
+
+
+def test_a_gan_run_stopped_and_resumed_ends_exactly_where_an_uninterrupted_run_ends(
+    tmp_path, mnist_root
+):
+    """Two epochs in one go, or one epoch then ``resume`` to two: the same weights, the
+    same history (Adam states, EMA count, batch order and RNG all come back)."""
+    quick = functools.partial(TrainConfig, seed=3, quick=True)
+    whole, _ = experiments.run("cgan", quick(epochs=2, out_dir=tmp_path / "a"))
+    experiments.run("cgan", quick(epochs=1, out_dir=tmp_path / "b"))
+    first = read_checkpoint(tmp_path / "b" / "cgan" / "seed3_full.pt")["training_state"]
+    resumed, path = experiments.run("cgan", quick(epochs=2, out_dir=tmp_path / "b", resume=True))
+    assert len(resumed.history) == len(whole.history) == 2
+    for a, b in zip(whole.history, resumed.history, strict=True):
+        a.pop("train_time_s"), b.pop("train_time_s")
+        assert a == b
+    state = resumed.model.state_dict()
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, state[name]), name
+    # the resumed run's wall time counts the first session too
+    assert read_checkpoint(path)["meta"]["wall_time_s"] >= round(first["wall_time_s"], 1) > 0
+
+
+def test_resume_refuses_another_runs_state_and_experiments_that_cannot_resume(tmp_path, mnist_root):
+    experiments.run("cgan", TrainConfig(seed=1, epochs=1, quick=True, out_dir=tmp_path))
+    (tmp_path / "acgan").mkdir()
+    stranger = tmp_path / "acgan" / "seed1_full.pt"
+    stranger.write_bytes((tmp_path / "cgan" / "seed1_full.pt").read_bytes())
+    with pytest.raises(
+        CheckpointError, match=r"cannot resume from .*seed1_full\.pt: its experiment is 'cgan'"
+    ):
+        experiments.run(
+            "acgan", TrainConfig(seed=1, epochs=2, quick=True, out_dir=tmp_path, resume=True)
+        )
+    with pytest.raises(ValueError, match="cannot resume a run .*train it without --resume"):
+        experiments.run(
+            "shapes-nt-r000-hard", TrainConfig(quick=True, out_dir=tmp_path, resume=True)
+        )

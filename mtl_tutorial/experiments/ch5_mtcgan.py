@@ -36,6 +36,7 @@ over the classes, against the 10,000 MNIST test images). Each run writes, under
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from ..models.judges import ConvJudge, MLPJudge
 from ..models.mtcgan import GAN, GANConfig, Generator
 from ..tasks import classification
 from ..trainer import Trainer
+from . import resume
 from .common import Setup, quick_data, register_standard, run_epochs
 from .registry import Experiment, RunResult, TrainConfig, register
 
@@ -228,6 +230,12 @@ def generator_for(config: GANConfig) -> Generator:
     return Generator(config.z_dim, config.num_classes if config.conditional else None, config.width)
 
 
+def _stopped(history: list[dict[str, float]]) -> bool:
+    """Whether the plateau rule ends a run with this history (every epoch monitored)."""
+    fids = [row["monitor_fid_2k"] for row in history if "monitor_fid_2k" in row]
+    return bool(history) and len(fids) == len(history) and plateaued(fids)
+
+
 def _monitor(device: torch.device) -> Callable[[Generator], dict[str, float]]:
     """Per-epoch label accuracy and classifier FID of the EMA generator (2,000 samples)."""
     classifier = gan_eval.load_classifier(device)
@@ -297,10 +305,19 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
             },
         }
         full_path = run_dir / f"seed{cfg.seed}_full.pt"
-        for _ in range(n_epochs):  # one epoch at a time: save G, D and EMA G after each
-            trainer.fit(loader, loader, 1, max_batches)
-            fids = [row["monitor_fid_2k"] for row in trainer.history if "monitor_fid_2k" in row]
-            stop = len(fids) == len(trainer.history) and plateaued(fids)
+        started, earlier_s = time.perf_counter(), 0.0
+        if cfg.resume and full_path.is_file():  # go on from the last saved epoch
+            expected = {
+                "experiment": name,
+                "seed": cfg.seed,
+                "quick": cfg.quick,
+                "config": settings,
+            }
+            earlier_s = resume.restore(full_path, expected, gan, trainer, loader)
+        stop = _stopped(trainer.history)  # a resumed run may have stopped on the rule already
+        while not stop and len(trainer.history) < n_epochs:  # the budget n_epochs caps every run
+            trainer.fit(loader, loader, 1, max_batches)  # one epoch: then save G, D, EMA G
+            stop = _stopped(trainer.history)
             meta = {
                 "experiment": name,
                 "seed": cfg.seed,
@@ -309,12 +326,13 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
                 "config": settings,
                 "history": trainer.history,
             }
-            save_checkpoint(full_path, gan, meta)
+            wall_s = earlier_s + time.perf_counter() - started
+            save_checkpoint(
+                full_path, gan, meta, resume.training_state(trainer, loader, gan, wall_s)
+            )
             (run_dir / f"seed{cfg.seed}_history.json").write_text(
                 json.dumps(trainer.history, indent=1) + "\n"
             )
-            if stop:  # the plateau rule (plateaued); the budget n_epochs caps every run
-                break
         settings["stopped"] = "plateau" if len(trainer.history) < n_epochs else "budget"
         generator = gan.generator_ema.cpu().eval()
         metrics = None  # a full run is evaluated by experiments.run, after its checkpoint is saved
@@ -323,7 +341,9 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
             metrics = {
                 k: v for k, v in last.items() if k.startswith("train_") and k != "train_time_s"
             }
-        extra = {"config": settings, "full_checkpoint": str(full_path)}
+        extra: dict[str, object] = {"config": settings, "full_checkpoint": str(full_path)}
+        if earlier_s:  # a resumed run: its wall time includes the earlier sessions'
+            extra["wall_time_s"] = round(earlier_s + time.perf_counter() - started, 1)
         return RunResult(generator, metrics, trainer.history, len(trainer.history), extra=extra)
 
     register(
@@ -338,6 +358,7 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
             GAN_EPOCHS,
             gpu_epochs=GAN_GPU_EPOCHS,
             requires=JUDGES,
+            resumable=True,
         )
     )
 

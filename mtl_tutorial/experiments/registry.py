@@ -50,6 +50,7 @@ class TrainConfig:
     quick: bool = False  # a few batches, for smoke tests and demos
     out_dir: Path = Path("runs")
     budget: str = "cpu"  # "cpu" (default_epochs) or "gpu" (gpu_epochs) when epochs is None
+    resume: bool = False  # go on from the run's last saved epoch (experiments with resumable=True)
 
     def __post_init__(self) -> None:
         if self.epochs is not None and (isinstance(self.epochs, bool) or self.epochs < 1):
@@ -88,6 +89,8 @@ class Experiment:
     ``requires`` names the experiments whose shipped results this one's metrics read
     (its Δm baselines, the judge classifier), which must be trained first.
     ``min_epochs``: the fewest epochs a run can have (a staged schedule needs some per stage).
+    ``resumable``: ``train`` honours ``TrainConfig.resume`` (the GANs save their whole
+    training state after every epoch).
     """
 
     name: str
@@ -101,6 +104,7 @@ class Experiment:
     gpu_epochs: int | None = None
     requires: tuple[str, ...] = ()
     min_epochs: int = 1
+    resumable: bool = False
 
     def epochs_for(self, budget: str) -> int:
         """The number of epochs of a run under ``budget`` (``"cpu"`` or ``"gpu"``)."""
@@ -163,6 +167,12 @@ def run(name: str, config: TrainConfig | None = None) -> tuple[RunResult, Path]:
     """
     exp = get(name)
     config = config or TrainConfig()
+    if config.resume and not exp.resumable:
+        resumable = ", ".join(e.name for e in all_experiments() if e.resumable) or "none"
+        raise ValueError(
+            f"experiment {exp.name!r} cannot resume a run (resumable: {resumable}); "
+            "train it without --resume"
+        )
     if config.epochs is None and not config.quick:
         config = replace(config, epochs=exp.epochs_for(config.budget))
     path = Path(config.out_dir) / exp.name / f"seed{config.seed}.pt"
