@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="go on from the last epoch saved in --out (GANs: OUT/NAME/seedS_full.pt)",
+        help="go on from the last epoch saved in --out, if any (GANs: OUT/NAME/seedS_full.pt)",
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument(

@@ -404,7 +404,7 @@ def test_a_gan_run_stopped_and_resumed_ends_exactly_where_an_uninterrupted_run_e
 
 
 def test_resume_refuses_another_runs_state_and_experiments_that_cannot_resume(tmp_path, mnist_root):
-    experiments.run("cgan", TrainConfig(seed=1, epochs=1, quick=True, out_dir=tmp_path))
+    experiments.run("cgan", TrainConfig(seed=1, epochs=2, quick=True, out_dir=tmp_path))
     (tmp_path / "acgan").mkdir()
     stranger = tmp_path / "acgan" / "seed1_full.pt"
     stranger.write_bytes((tmp_path / "cgan" / "seed1_full.pt").read_bytes())
@@ -413,6 +413,13 @@ def test_resume_refuses_another_runs_state_and_experiments_that_cannot_resume(tm
     ):
         experiments.run(
             "acgan", TrainConfig(seed=1, epochs=2, quick=True, out_dir=tmp_path, resume=True)
+        )
+    with pytest.raises(
+        CheckpointError,
+        match=r"already holds 2 epochs, more than the 1 asked for; pass --epochs 2 or more",
+    ):
+        experiments.run(
+            "cgan", TrainConfig(seed=1, epochs=1, quick=True, out_dir=tmp_path, resume=True)
         )
     with pytest.raises(ValueError, match="cannot resume a run .*train it without --resume"):
         experiments.run(

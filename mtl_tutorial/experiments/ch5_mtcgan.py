@@ -46,6 +46,7 @@ from torch import nn
 from .. import gan_eval, store
 from ..checkpoint import save_checkpoint
 from ..data import MNISTDigits
+from ..errors import CheckpointError
 from ..loaders import BatchLoader
 from ..models.classifier import MNISTClassifier
 from ..models.judges import ConvJudge, MLPJudge
@@ -314,6 +315,11 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
                 "config": settings,
             }
             earlier_s = resume.restore(full_path, expected, gan, trainer, loader)
+            if len(trainer.history) > n_epochs:
+                raise CheckpointError(
+                    f"{full_path} already holds {len(trainer.history)} epochs, more than the "
+                    f"{n_epochs} asked for; pass --epochs {len(trainer.history)} or more"
+                )
         stop = _stopped(trainer.history)  # a resumed run may have stopped on the rule already
         while not stop and len(trainer.history) < n_epochs:  # the budget n_epochs caps every run
             trainer.fit(loader, loader, 1, max_batches)  # one epoch: then save G, D, EMA G
