@@ -29,7 +29,8 @@ size, the epoch budget (a run stops earlier once its monitor FD plateaus, :func:
 at the CPU budget of 6 epochs none did) and the evaluation (10,000 samples of the EMA generator, balanced
 over the classes, against the 10,000 MNIST test images). Each run writes, under
 ``<out_dir>/<name>/``: ``seed<S>.pt`` (the EMA generator, via :func:`experiments.run`),
-``seed<S>_full.pt`` (G, D and EMA G after every epoch), ``seed<S>_history.json`` and
+``seed<S>_full.pt`` (G, D and EMA G after every epoch, with what ``--resume`` needs:
+:mod:`.resume`), ``seed<S>_history.json`` and
 ``seed<S>_samples/epoch_XX.png`` (one row per class, fixed noise).
 """
 
