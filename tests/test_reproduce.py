@@ -399,3 +399,35 @@ def test_the_plans_call_length_is_what_the_gpu_script_leaves_for_training():
     assert float(call_s.group(1)) == plan.GPU_SCRIPT_S < 600  # the device's limit per command
     assert float(reserve.group(1)) == plan.GPU_PACK_RESERVE_S
     assert 0 < plan.GPU_CALL_S == plan.GPU_SCRIPT_S - plan.GPU_PACK_RESERVE_S - plan.GPU_SETUP_S
+
+
+def test_under_resume_the_runner_and_worker_let_gan_runs_go_on_from_their_last_epoch(
+    tmp_path, monkeypatch
+):
+    """``reproduce --resume`` passes ``--resume`` to the worker of a resumable experiment
+    (the GANs) only, and the worker hands it to the run as ``TrainConfig.resume``."""
+    from mtl_tutorial.reproduce import runner, worker
+
+    commands = []
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda command, **_: commands.append(command))
+    gan = Job("cgan", 1, "gan", {"cpu": 6, "gpu": 15})
+    tiny = Job(NAME, 1, "shapes-nt", {"cpu": 20, "gpu": 20})
+    for resume_runs in (False, True):
+        options = RunOptions(out=tmp_path, resume_runs=resume_runs)
+        for job in (gan, tiny):
+            runner._launch(job, options, tmp_path, tmp_path, 1, {})
+    flags = [("--resume" in c) for c in commands]
+    assert flags == [False, False, True, False]
+
+    seen = []
+
+    def fake_run(name, config):
+        seen.append(config.resume)
+        return None, tmp_path / "seed1.pt"
+
+    monkeypatch.setattr(worker.experiments, "run", fake_run)
+    monkeypatch.setattr(worker.pretrained, "record_run", lambda name, path: None)
+    for extra in ([], ["--resume"]):
+        argv = ["cgan", "1", f"--out={tmp_path}", f"--result={tmp_path / 'r.json'}", *extra]
+        assert worker.main(argv) == 0
+    assert seen == [False, True]

@@ -98,6 +98,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         pack_dir=Path(args.pack_dir) if args.pack_dir else None,
         limits=limits,
         time_limit_s=args.time_limit,
+        resume_runs=args.resume is not None,
     )
     summary = run_plan(plan, options)
     print(json.dumps(summary, indent=1))
@@ -148,7 +149,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar="DEVICE",
         help="leave out the experiments the manifest already holds, every seed, under this "
         "budget on this kind of device (default: --device's); a plan longer than one "
-        "device session goes on where the last one stopped",
+        "device session goes on where the last one stopped; a GAN run that a time limit "
+        "stopped goes on from its last saved epoch in --out",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan with estimates")
     p.add_argument(

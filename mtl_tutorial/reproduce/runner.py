@@ -50,6 +50,7 @@ class RunOptions:
     pack_dir: Path | None = None
     limits: PackLimits = field(default_factory=PackLimits)
     time_limit_s: float | None = None
+    resume_runs: bool = False  # resumable runs (the GANs) go on from their last epoch in out/runs
 
 
 def default_jobs(device: str) -> int:
@@ -243,6 +244,8 @@ def _launch(
         command.append(f"--epochs={run_epochs(job, options)}")
     if job.seed == options.ship_seed:
         command.append("--ship")
+    if options.resume_runs and experiments.get(job.experiment).resumable:
+        command.append("--resume")
     with open(log, "w") as handle:
         proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
     return proc, job, result, log

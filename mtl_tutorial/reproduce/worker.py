@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True)
     parser.add_argument("--ship", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="go on from the last saved epoch")
     parser.add_argument("--result", required=True, help="JSON file to write the checkpoint path to")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
@@ -39,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=get_device(args.device),
         out_dir=Path(args.out),
         budget=args.budget,
+        resume=args.resume,
     )
     _, path = experiments.run(args.experiment, config)
     if args.ship:
