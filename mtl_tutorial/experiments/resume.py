@@ -57,17 +57,22 @@ def restore(
     fix = f"delete {path} to train from scratch, or train without --resume"
     if state is None:
         raise CheckpointError(f"{path} holds no training state (an older run); {fix}")
-    cap = "epochs"  # the cap may change: a run can go on to a longer budget
-    saved = {k: v for k, v in meta.get("config", {}).items() if k not in (cap, "stopped")}
-    wanted = {k: v for k, v in expected["config"].items() if k not in (cap, "stopped")}
-    for key, value in [
-        *((k, expected[k]) for k in ("experiment", "seed", "quick")),
-        ("config", wanted),
-    ]:
-        found = saved if key == "config" else meta.get(key)
-        if found != value:
+
+    def identity(run: dict[str, Any]) -> dict[str, Any]:
+        """What must agree; the cap (``epochs``) may change: a run can go on to a longer budget."""
+        config = {k: v for k, v in run.get("config", {}).items() if k not in ("epochs", "stopped")}
+        return {
+            "experiment": run.get("experiment"),
+            "seed": run.get("seed"),
+            "quick": run.get("quick"),
+            "config": config,
+        }
+
+    have, want = identity(meta), identity(expected)
+    for key, value in want.items():
+        if have[key] != value:
             raise CheckpointError(
-                f"cannot resume from {path}: its {key} is {found!r}, this run's is {value!r}; {fix}"
+                f"cannot resume from {path}: its {key} is {have[key]!r}, this run's is {value!r}; {fix}"
             )
     gan.load_state_dict(payload["state_dict"])
     for name, opt in trainer.optimizers.items():
