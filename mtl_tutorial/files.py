@@ -25,6 +25,7 @@ import torch
 __all__ = [
     "atomic_copy",
     "atomic_torch_save",
+    "atomic_write_bytes",
     "atomic_write_text",
     "check_writable_dir",
     "safe_torch_load",
@@ -61,6 +62,14 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     path = Path(path)
     with _atomic(path, "w") as handle:
         handle.write(text)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    path = Path(path)
+    with _atomic(path, "wb") as handle:
+        handle.write(data)
     return path
 
 

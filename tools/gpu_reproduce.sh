@@ -7,12 +7,15 @@
 #
 #   tools/gpu_reproduce.sh prepare   # here: MNIST .gz into runs/gpu-send (carried); every
 #                                    # .pt moved to runs/gpu-stash (not sent), except the
-#                                    # campaign's judges and baselines
+#                                    # campaign's judges and baselines; the room left in the
+#                                    # 64 MiB sends the GAN runs a call stops on to the next
 #   tools/gpu_reproduce.sh run       # there: measure step costs (first call only), train
-#                                    # what the campaign lacks, pack to $OUT
+#                                    # what the campaign lacks (stopped GAN runs go on from
+#                                    # runs/gpu-send/resume), pack to $OUT
 #   tools/gpu_reproduce.sh restore   # here: put the weights back
 #   tools/gpu_reproduce.sh import DIR  # here: the experiments that finished whole go into
-#                                    # the campaign; DIR is the fetched $OUT
+#                                    # the campaign, the saved states of the GAN runs held
+#                                    # back into runs/gpu-send/resume; DIR is the fetched $OUT
 #   tools/gpu_reproduce.sh release   # here, when nothing is left: the campaign replaces the
 #                                    # package's entries (cpu-budget ones kept aside)
 #
@@ -22,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEND=runs/gpu-send             # git-ignored; the run tool's carry list names it
+RESUME=$SEND/resume            # saved states of the GAN runs the last call stopped
 STASH=runs/gpu-stash           # git-ignored; stays here
 CAMPAIGN=${CAMPAIGN:-tools/gpu-campaign}  # tracked: what the device calls trained, whole
 RAW_SOURCE=${RAW_SOURCE:-../shared/data/MNIST/raw}
@@ -38,6 +42,12 @@ prepare)
 m = pretrained.manifest()
 needed = {r for e in experiments.all_experiments() for r in e.requires}
 print("\n".join(sorted(m[n]["file"] for n in needed if "file" in m.get(n, {}))))')
+  # the bytes those weights will add once trained: the package's copies' sizes
+  to_come=$(MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -c 'from mtl_tutorial import experiments, pretrained
+m, package = pretrained.manifest(), pretrained.manifest(pretrained.WEIGHTS_DIR)
+needed = {r for e in experiments.all_experiments() for r in e.requires}
+files = [pretrained.WEIGHTS_DIR / package[n]["file"] for n in needed if "file" not in m.get(n, {}) and "file" in package.get(n, {})]
+print(sum(f.stat().st_size for f in files if f.is_file()))')
   # every other .pt of the package and of the campaign, keeping its path
   while IFS= read -r -d '' pt; do
     [[ $pt == "$CAMPAIGN"/* ]] && grep -qxF "${pt#"$CAMPAIGN"/}" <<< "$read_by_others" && continue
@@ -45,9 +55,16 @@ print("\n".join(sorted(m[n]["file"] for n in needed if "file" in m.get(n, {}))))
   done < <(find mtl_tutorial/weights "$CAMPAIGN" -name '*.pt' -print0)
   tree_bytes=$( (git ls-files -z --cached --others --exclude-standard | xargs -0 -r du -cb 2>/dev/null || true) | awk '/total$/ {s += $1} END {print s + 0}')
   send_bytes=$(du -cb "$SEND" | tail -1 | cut -f1)
+  resume_bytes=$( (du -cb "$RESUME" 2>/dev/null || echo 0) | tail -1 | cut -f1)
   total=$((tree_bytes + send_bytes))
-  echo "to send: tree $((tree_bytes >> 20)) MiB + carried $((send_bytes >> 20)) MiB = $((total >> 20)) MiB (limit $LIMIT_MIB)"
+  echo "to send: tree $((tree_bytes >> 20)) MiB + carried $((send_bytes >> 20)) MiB (saved GAN states $((resume_bytes >> 20)) MiB) = $((total >> 20)) MiB (limit $LIMIT_MIB)"
   [ "$total" -le $((LIMIT_MIB << 20)) ] || { echo "too large: run '$0 restore' and check" >&2; exit 1; }
+  # what the next call may be sent of the saved states this one packs: the limit, less
+  # this send without its saved states, the judges and baselines still to come, 1 MiB
+  carry=$(( ((LIMIT_MIB - 1) << 20) - (total - resume_bytes) - to_come ))
+  carry=$(( carry > 0 ? carry >> 20 : 0 ))
+  echo "$carry" > "$SEND/carry-mib"
+  echo "saved GAN states this call may pack for the next: $carry MiB"
   echo "weights moved to $STASH: run '$0 restore' as soon as the GPU call returns"
   ;;
 restore)
@@ -63,6 +80,9 @@ run)
   CALL_S=${CALL_S:-540}          # this script's whole time; the device call's limit is 600 s
   WORK=${WORK:-/tmp/mtl-reproduce}
   mkdir -p "$WORK/data" && cp -r "$SEND/data/." "$WORK/data/"  # caches are built there, not sent
+  # the GAN runs the last call stopped go on from their saved states (reproduce --resume)
+  [ -d "$RESUME" ] && mkdir -p "$WORK/runs" && cp -r "$RESUME/." "$WORK/runs/"
+  CARRY_MIB=$(cat "$SEND/carry-mib" 2>/dev/null || echo 0)
   mkdir -p "$CAMPAIGN"  # the plan reads what is trained from the campaign's manifest
   export PYTHONPATH=. MTL_TUTORIAL_DATA="$WORK/data" MTL_TUTORIAL_PROGRESS=0 MPLBACKEND=Agg \
     MTL_TUTORIAL_WEIGHTS="$PWD/$CAMPAIGN"
@@ -91,14 +111,15 @@ run)
   echo "training time limit: $PLAN_LIMIT s" >> "$log"
   timeout $((PLAN_LIMIT + 75)) "$PYTHON" -m mtl_tutorial reproduce --device "$DEVICE" --budget gpu \
     "${EXTRA[@]}" --jobs "$JOBS" --out "$WORK" --pack-dir "$OUT/pack" --max-files 6 --max-total-mib 60 \
-    --time-limit "$PLAN_LIMIT" >> "$log" 2>&1 || echo "reproduce exit $?" >> "$log"
+    --time-limit "$PLAN_LIMIT" --carry-mib "$CARRY_MIB" >> "$log" 2>&1 || echo "reproduce exit $?" >> "$log"
   tail -5 "$log"
   ls -la "$OUT" "$OUT/pack"
   ;;
 import)
   # only experiments whose every seed finished: a half-trained one is rerun whole later
   from=${2:?usage: $0 import DIR (the fetched \$OUT)}
-  MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -m mtl_tutorial reproduce --import "$from/pack" --complete-only
+  MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -m mtl_tutorial reproduce --import "$from/pack" --complete-only \
+    --resume-dir "$RESUME"
   if [ -f "$from/step_costs.json" ]; then  # measured there: later estimates use it
     cp "$from/step_costs.json" mtl_tutorial/reproduce/step_costs.json
   fi
@@ -110,7 +131,7 @@ release)
   "$PYTHON" -m mtl_tutorial reproduce --release "$CAMPAIGN" --keep-replaced mtl_tutorial/weights/cpu-budget
   ;;
 *)
-  sed -n '2,19p' "$0"
+  awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"
   exit 2
   ;;
 esac

@@ -306,7 +306,7 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
                 "monitor_samples": MONITOR_SAMPLES,
             },
         }
-        full_path = run_dir / f"seed{cfg.seed}_full.pt"
+        full_path = resume.full_checkpoint(cfg.out_dir, name, cfg.seed)
         started, earlier_s = time.perf_counter(), 0.0
         if cfg.resume and full_path.is_file():  # go on from the last saved epoch
             expected = {

@@ -22,7 +22,12 @@ from ..loaders import BatchLoader
 from ..models.mtcgan import GAN
 from ..trainer import Trainer
 
-__all__ = ["restore", "training_state"]
+__all__ = ["full_checkpoint", "restore", "training_state"]
+
+
+def full_checkpoint(out_dir: str | Path, name: str, seed: int) -> Path:
+    """Where a GAN run of ``name`` with ``seed`` under ``out_dir`` saves its last epoch."""
+    return Path(out_dir) / name / f"seed{seed}_full.pt"
 
 
 def training_state(

@@ -48,7 +48,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     if args.import_dir:
         summary = import_results(
-            args.import_dir, keep_replaced=args.keep_replaced, complete_only=args.complete_only
+            args.import_dir,
+            keep_replaced=args.keep_replaced,
+            complete_only=args.complete_only,
+            resume_dir=args.resume_dir,
         )
         print(json.dumps({k: v for k, v in summary.items() if k != "info"}, indent=1))
         return 0
@@ -99,6 +102,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         limits=limits,
         time_limit_s=args.time_limit,
         resume_runs=args.resume is not None,
+        carry_bytes=int(args.carry_mib * MiB),
     )
     summary = run_plan(plan, options)
     print(json.dumps(summary, indent=1))
@@ -152,6 +156,15 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "device session goes on where the last one stopped; a GAN run that a time limit "
         "stopped goes on from its last saved epoch in --out",
     )
+    p.add_argument(
+        "--carry-mib",
+        type=float,
+        default=0,
+        metavar="N",
+        help="with --resume and --time-limit: a GAN run may start although it cannot finish, "
+        "and the saved states of the GAN experiments left unfinished are packed, up to N MiB, "
+        "for the next call (default 0: none)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan with estimates")
     p.add_argument(
         "--quick", action="store_true", help="1 epoch per run: a plumbing test, not a result"
@@ -171,6 +184,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="store_true",
         help="with --import: import only the experiments whose every planned seed finished "
         "(and whose shipped seed's weights are in the pack); list the others as held back",
+    )
+    p.add_argument(
+        "--resume-dir",
+        metavar="FOLDER",
+        help="with --import --complete-only: write the packed saved states of the GAN runs "
+        "held back to FOLDER/<experiment>/seed<S>_full.pt, for the next call's --out/runs",
     )
     p.add_argument(
         "--release",

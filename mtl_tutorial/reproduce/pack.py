@@ -8,7 +8,8 @@ renamed, then the index is: a run cut off at any moment leaves an index that lis
 exactly the runs whose checkpoints are complete (an archive may hold one member more, not
 yet listed; it is ignored). Limits: ``max_files`` files (index included), each at most
 ``max_file_bytes``, ``max_total_bytes`` in all; a checkpoint that does not fit is
-recorded without its weights and listed under ``dropped``.
+recorded without its weights and listed under ``dropped``. Under ``resume`` the index lists
+the saved training states packed for the next device call (:mod:`.carry`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..errors import WeightsIntegrityError
 from ..files import atomic_write_text
 from ..provenance import mixing, run_budget
 from .budgets import copy_entries, run_budgets, set_aside_replaced
+from .carry import write_saved_states
 from .plan import build_plan
 
 __all__ = [
@@ -73,6 +75,7 @@ class Packer:
             "runs": [],
             "failed": [],
             "dropped": [],
+            "resume": [],
         }
         self.archives: dict[str, list[tuple[str, Path]]] = {}  # archive -> (member, source)
         self._write_index()
@@ -121,6 +124,26 @@ class Packer:
         self._write_index()
         return row
 
+    def carry(self, experiment: str, seed: int, path: Path, epochs: int) -> bool:
+        """Pack the saved training state ``path`` of a run that did not finish whole here,
+        after ``epochs`` epochs, for the next call (:mod:`.carry`); False if it does not fit."""
+        placed = self._place(f"resume/{experiment}/seed{seed}_full.pt", Path(path))
+        if placed is None:
+            self.drop(experiment, seed, "pack full: its saved state is not carried")
+            return False
+        archive, member, tmp = placed
+        row = {"experiment": experiment, "seed": seed, "epochs": epochs, "archive": archive}
+        row.update(member=member, sha256=pretrained.sha256_of(path))
+        self.index["resume"].append(row)
+        os.replace(tmp, self._archive_path(archive))
+        self._write_index()
+        return True
+
+    def drop(self, experiment: str, seed: int, reason: str) -> None:
+        """Record a file that is not packed, and why."""
+        self.index["dropped"].append({"experiment": experiment, "seed": seed, "reason": reason})
+        self._write_index()
+
     def fail(self, experiment: str, seed: int, reason: str) -> None:
         """Record a run that did not finish (its dependents are skipped by the runner)."""
         self.index["failed"].append({"experiment": experiment, "seed": seed, "reason": reason})
@@ -161,6 +184,26 @@ def read_index(folder: str | os.PathLike[str]) -> dict[str, Any]:
     )
 
 
+def _read_member(folder: Path, row: dict[str, Any]) -> bytes:
+    """The bytes of the archive member ``row`` names, after checking its sha256."""
+    archive = folder / row["archive"]
+    where = f"{archive} (member {row['member']})"
+    try:
+        with tarfile.open(archive, "r") as tar:
+            handle = tar.extractfile(row["member"])
+            data = handle.read() if handle else b""
+    except (OSError, KeyError, tarfile.TarError) as err:
+        raise WeightsIntegrityError(f"cannot read {where}: {err}; nothing was imported") from err
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != row["sha256"]:
+        raise WeightsIntegrityError(
+            f"sha256 mismatch in {where}: the file has {actual[:16]}..., the index "
+            f"records {row['sha256'][:16]}...; the pack is damaged or was changed, "
+            "nothing was imported"
+        )
+    return data
+
+
 def _verified_members(index: dict[str, Any], into: Path) -> dict[tuple[str, int], Path]:
     """Extract every listed checkpoint into ``into`` after checking its sha256 (all or nothing)."""
     folder = Path(index["_folder"])
@@ -168,25 +211,8 @@ def _verified_members(index: dict[str, Any], into: Path) -> dict[tuple[str, int]
     for row in index["runs"]:
         if "member" not in row:
             continue
-        archive = folder / row["archive"]
-        where = f"{archive} (member {row['member']})"
-        try:
-            with tarfile.open(archive, "r") as tar:
-                handle = tar.extractfile(row["member"])
-                data = handle.read() if handle else b""
-        except (OSError, KeyError, tarfile.TarError) as err:
-            raise WeightsIntegrityError(
-                f"cannot read {where}: {err}; nothing was imported"
-            ) from err
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != row["sha256"]:
-            raise WeightsIntegrityError(
-                f"sha256 mismatch in {where}: the file has {actual[:16]}..., the index "
-                f"records {row['sha256'][:16]}...; the pack is damaged or was changed, "
-                "nothing was imported"
-            )
         target = into / row["member"]
-        target.write_bytes(data)
+        target.write_bytes(_read_member(folder, row))
         out[(row["experiment"], row["seed"])] = target
     return out
 
@@ -239,6 +265,7 @@ def import_results(
     allow_quick: bool = False,
     keep_replaced: str | os.PathLike[str] | None = None,
     complete_only: bool = False,
+    resume_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Merge a pack into ``weights_dir`` (default: :func:`pretrained.weights_dir`) and its manifest.
 
@@ -250,7 +277,15 @@ def import_results(
     replaces with runs of another budget (e.g. ``weights/cpu-budget``), files included.
     ``complete_only``: import only the experiments that finished whole
     (:func:`hold_back_incomplete`); the summary lists the others under ``held_back``.
+    ``resume_dir`` (with ``complete_only``): where the saved states of the held-back GAN
+    runs go, for the next call to go on from (:mod:`.carry`); the summary lists them
+    under ``saved_states``.
     """
+    if resume_dir is not None and not complete_only:
+        raise ValueError(
+            "--resume-dir goes with --complete-only: saved states are kept for the "
+            "experiments held back, which only --complete-only holds back"
+        )
     index = read_index(folder)
     held = hold_back_incomplete(index) if complete_only else {}
     target = pretrained.weights_dir(weights_dir)
@@ -264,6 +299,10 @@ def import_results(
     imported: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = _verified_members(index, Path(tmp))
+        rows = index.get("resume", []) if resume_dir is not None else []
+        states = {
+            (r["experiment"], r["seed"]): _read_member(Path(index["_folder"]), r) for r in rows
+        }
         fresh = {name for name, seed in checkpoints if seed == ship_seed}
         if keep_replaced is not None:
             budgets = {r["experiment"]: run_budget(r["meta"]) for r in index["runs"]}
@@ -284,12 +323,15 @@ def import_results(
                 save_checkpoint(meta_only, nn.Module(), row["meta"])
                 pretrained.record_run(row["experiment"], meta_only, target)
             imported.append(f"{row['experiment']}/seed{row['seed']}")
+    whole = {r["experiment"] for r in index["runs"]}
+    saved = write_saved_states(rows, states, Path(resume_dir), whole) if resume_dir else []
     return {
         "weights_dir": str(target),
         "imported": imported,
         "failed": index["failed"],
         "dropped": index["dropped"],
         "held_back": held,
+        "saved_states": saved,
         "info": index["info"],
     }
 

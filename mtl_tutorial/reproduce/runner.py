@@ -8,7 +8,10 @@ job) and, unless ``pack_dir`` says otherwise, ``pack/``.
 With a time limit, a job starts only if it is expected to finish in the time left: its
 estimate, under the jobs sharing the device, scaled by how long the runs finished so far
 took against their estimates (:func:`expected_s`). What does not start is listed as not
-started, for a later ``--resume``; what still runs at the limit is stopped.
+started, for a later ``--resume``; what still runs at the limit is stopped. Under
+``--resume`` with a carry budget (``RunOptions.carry_bytes``) a GAN run may start even if
+it cannot finish, and the saved states of the unfinished GAN experiments' runs are packed
+for the next call (:mod:`.carry`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 from .. import experiments, pretrained
 from ..checkpoint import read_checkpoint
 from ..utils import describe_device, progress
+from . import carry
 from .pack import Packer, PackLimits
 from .plan import GPU_PARALLEL_EFFICIENCY, Job, priority_order
 
@@ -51,6 +55,7 @@ class RunOptions:
     limits: PackLimits = field(default_factory=PackLimits)
     time_limit_s: float | None = None
     resume_runs: bool = False  # resumable runs (the GANs) go on from their last epoch in out/runs
+    carry_bytes: int = 0  # under resume_runs: saved states packed for the next call (.carry)
 
 
 def default_jobs(device: str) -> int:
@@ -106,18 +111,21 @@ def run_epochs(job: Job, options: RunOptions) -> int:
 
 
 def expected_s(
-    job: Job, options: RunOptions, finished: Sequence[tuple[float, float]] = ()
+    job: Job, options: RunOptions, finished: Sequence[tuple[float, float]] = (), done: int = 0
 ) -> float:
     """Seconds ``job`` should take in this plan: its estimate for the device (slowed by
-    the jobs sharing a GPU, shortened by ``options.epochs``), times the median ratio of
-    measured to expected seconds over the runs ``finished`` so far (from three on).
+    the jobs sharing a GPU, shortened by ``options.epochs`` and by the ``done`` epochs of a
+    saved state it resumes), times the median ratio of measured to expected seconds over
+    the runs ``finished`` so far (from three on).
 
     ``finished``: ``(expected, measured)`` seconds of the finished runs."""
     kind = torch.device(options.device).type
     estimate = job.estimate_s.get(kind, job.estimate_s.get("cpu", 0.0))
     if kind == "cuda" and options.jobs > 1:
         estimate /= GPU_PARALLEL_EFFICIENCY
-    estimate *= min(1.0, run_epochs(job, options) / (job.epochs.get(options.budget) or 1))
+    epochs = run_epochs(job, options)
+    estimate *= min(1.0, epochs / (job.epochs.get(options.budget) or 1))
+    estimate *= max(0, epochs - done) / epochs
     ratios = [m / e for e, m in finished if e > 0]
     return estimate * (statistics.median(ratios) if len(ratios) >= 3 else 1.0)
 
@@ -160,6 +168,16 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
     running: dict[str, tuple[subprocess.Popen, Job, Path, Path]] = {}
     started: dict[str, tuple[float, float]] = {}  # job -> (start time, expected seconds)
     timings: list[tuple[float, float]] = []  # (expected, measured) of the finished runs
+    carry_on = bool(options.carry_bytes and options.resume_runs)
+    launched: dict[str, Job] = {}  # the resumable jobs started in this call
+    carrying: set[str] = set()  # experiments with a run expected to outlast the limit
+
+    def reserved(extra: Job | None = None) -> int:
+        """Carry budget taken by the launched runs of ``carrying`` (and ``extra``'s)."""
+        names = carrying | ({extra.experiment} if extra else set())
+        runs = [j for j in launched.values() if j.experiment in names] + [extra] * bool(extra)
+        return carry.STATE_BYTES * len(runs)
+
     done: set[str] = set()
     failed: dict[str, str] = {}
     start = time.perf_counter()
@@ -187,10 +205,22 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
                 finish(job, "time limit reached" if over else f"skipped: {bad[0]} failed")
             elif len(running) < jobs and all(d in done for d in deps):
                 pending.remove(job)
-                expect = expected_s(job, options, timings)
+                saved = carry.saved_state(out, job) if options.resume_runs else None
+                done_epochs = carry.saved_epochs(saved)
+                expect = expected_s(job, options, timings, done_epochs)
+                resumable = experiments.get(job.experiment).resumable
                 if expect > left:
-                    finish(job, f"not started: expected {expect:.0f} s, {left:.0f} s left")
-                    continue
+                    why: str | None = f"not started: expected {expect:.0f} s, {left:.0f} s left"
+                    if carry_on and resumable:
+                        epochs_left = run_epochs(job, options) - done_epochs
+                        need, free = reserved(job) - reserved(), options.carry_bytes - reserved()
+                        why = carry.refuse_unfinished(expect, left, epochs_left, need, free)
+                    if why:
+                        finish(job, why)
+                        continue
+                    carrying.add(job.experiment)
+                if resumable:
+                    launched[job.key] = job
                 running[job.key] = _launch(job, options, out, logs, threads, env)
                 started[job.key] = (time.perf_counter(), expect)
         if over:
@@ -214,12 +244,44 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             meta = read_checkpoint(checkpoint)["meta"]
             packer.add(meta, checkpoint if job.seed == options.ship_seed else None)
             finish(job, None)
+    carried = (
+        _carry_saved(plan, launched, done, out, packer, options.carry_bytes) if carry_on else []
+    )
     return {
         "finished": sorted(done),
         "failed": failed,
+        "carried": carried,
         "pack": str(packer.folder),
         "wall_s": round(time.perf_counter() - start, 1),
     }
+
+
+def _carry_saved(
+    plan: list[Job],
+    launched: dict[str, Job],
+    done: set[str],
+    out: Path,
+    packer: Packer,
+    budget: int,
+) -> list[str]:
+    """Pack the saved states of the runs started here whose experiment did not finish
+    whole, the most advanced first, up to ``budget`` bytes; returns the keys packed."""
+    unfinished = {j.experiment for j in plan if j.key not in done}
+    found = {}
+    for key, job in launched.items():
+        path = carry.saved_state(out, job)
+        if job.experiment in unfinished and path is not None:
+            found[key] = (job, path, carry.saved_epochs(path))
+    chosen, left = carry.choose(
+        [(k, path.stat().st_size, epochs) for k, (_, path, epochs) in found.items()], budget
+    )
+    packed = [
+        k for k in chosen if packer.carry(found[k][0].experiment, found[k][0].seed, *found[k][1:])
+    ]
+    for key in left:
+        job = found[key][0]
+        packer.drop(job.experiment, job.seed, "no room in the carry budget: starts again")
+    return packed
 
 
 def _launch(

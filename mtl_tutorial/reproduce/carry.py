@@ -1,0 +1,119 @@
+"""Carry the GAN runs that a device call's time limit stopped on to the next call.
+
+A GAN run saves its whole training state after every epoch (``seed<S>_full.pt``: the
+weights, both Adam states, the random generators; :mod:`..experiments.resume`), and a
+resumed run goes on from it. A device machine does not outlive its call, so the file has
+to travel:
+
+1. With ``RunOptions.carry_bytes`` (``reproduce --carry-mib N``), the runner packs, when the
+   plan ends, the saved state of every resumable run of an experiment that did not finish
+   whole in this call: the runs the limit stopped and their finished seeds, which
+   ``--import --complete-only`` holds back. The most advanced go first, up to N MiB
+   (:func:`choose`).
+2. ``reproduce --import DIR --resume-dir FOLDER`` checks each one's sha256 and writes it to
+   ``FOLDER/<experiment>/seed<S>_full.pt`` (:func:`write_saved_states`); the saved states
+   of the experiments it imports whole are deleted there.
+3. The device script copies FOLDER into the next call's ``--out``/runs, where
+   ``reproduce --resume`` finds it: a finished run is only evaluated again, a stopped one
+   trains its remaining epochs.
+
+With a carry budget the fit rule may start a resumable job that cannot finish in the
+time left, if two of its epochs fit and its saved state has room (:func:`refuse_unfinished`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from .. import experiments
+from ..checkpoint import read_checkpoint
+from ..errors import CheckpointError
+from ..experiments.resume import full_checkpoint
+from ..files import atomic_write_bytes
+from .plan import Job
+
+__all__ = [
+    "STATE_BYTES",
+    "choose",
+    "refuse_unfinished",
+    "saved_epochs",
+    "saved_state",
+    "write_saved_states",
+]
+
+#: what a GAN run's saved state takes at most, reserved before it exists (the largest,
+#: ``mtcgan-proj-latent``'s, is 8.0 MiB: weights, EMA generator and two Adam states)
+STATE_BYTES = 9 << 20
+
+
+def saved_state(out: Path, job: Job) -> Path | None:
+    """The saved state under the plan folder ``out`` that ``job`` would resume from, if any."""
+    if not experiments.get(job.experiment).resumable:
+        return None
+    path = full_checkpoint(Path(out) / "runs", job.experiment, job.seed)
+    return path if path.is_file() else None
+
+
+def saved_epochs(path: Path | None) -> int:
+    """The epochs the saved state ``path`` has trained (0 for none or an unreadable file,
+    which the resumed run itself then reports)."""
+    if path is None:
+        return 0
+    try:
+        return len(read_checkpoint(path)["meta"].get("history", []))
+    except (CheckpointError, OSError, KeyError):
+        return 0
+
+
+def refuse_unfinished(
+    expect_s: float, left_s: float, epochs_left: int, state_bytes: int, free_bytes: int
+) -> str | None:
+    """Why a resumable job expected to need ``expect_s`` seconds for its ``epochs_left``
+    epochs may not start with ``left_s`` seconds left and ``free_bytes`` of carry budget;
+    None if it may: two epochs' time fits (one to save, one for start-up and the last
+    write) and so does its saved state of ``state_bytes``."""
+    epoch_s = expect_s / max(1, epochs_left)
+    if 2 * epoch_s > left_s:
+        return f"not started: expected {expect_s:.0f} s, {left_s:.0f} s left, not two epochs"
+    if state_bytes > free_bytes:
+        return (
+            f"not started: expected {expect_s:.0f} s, {left_s:.0f} s left, and no room to "
+            f"carry its saved state ({state_bytes >> 20} MiB, {free_bytes >> 20} MiB free)"
+        )
+    return None
+
+
+def choose(candidates: Iterable[tuple[str, int, int]], budget: int) -> tuple[list[str], list[str]]:
+    """Which saved states to carry: ``candidates`` are ``(job key, bytes, epochs)``; the
+    most advanced go first while they fit ``budget`` bytes. Returns (carried, left) keys."""
+    carried, left, used = [], [], 0
+    for key, size, _ in sorted(candidates, key=lambda c: (-c[2], c[1], c[0])):
+        if used + size <= budget:
+            carried.append(key)
+            used += size
+        else:
+            left.append(key)
+    return carried, left
+
+
+def write_saved_states(
+    rows: list[dict], data: dict[tuple[str, int], bytes], folder: Path, imported: set[str]
+) -> list[str]:
+    """Write the verified saved states ``data`` of the index's resume ``rows`` into
+    ``folder/<experiment>/``, except those of ``imported`` experiments, whose folders are
+    removed (they are whole now). Returns ``experiment/seedS (N epochs)`` per file written."""
+    folder = Path(folder)
+    for name in sorted(imported):
+        shutil.rmtree(folder / name, ignore_errors=True)
+    written = []
+    for row in sorted(rows, key=lambda r: (r["experiment"], r["seed"])):
+        name, seed = row["experiment"], row["seed"]
+        if name in imported:
+            continue
+        path = full_checkpoint(folder, name, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data[(name, seed)])
+        written.append(f"{name}/seed{seed} ({row['epochs']} epochs)")
+    return written
