@@ -33,7 +33,7 @@ from torch import nn
 from .checkpoint import load_checkpoint, read_checkpoint
 from .errors import CheckpointError, ManifestError, WeightsIntegrityError
 from .files import atomic_copy, atomic_write_text, check_writable_dir
-from .provenance import mixing
+from .provenance import RUN_FIELDS, mixing
 
 __all__ = [
     "WEIGHTS_DIR",
@@ -59,8 +59,6 @@ __all__ = [
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_ENV_VAR = "MTL_TUTORIAL_WEIGHTS"
 MANIFEST_VERSION = 1
-#: Meta fields copied from a checkpoint into its manifest run row (when present).
-RUN_FIELDS = ("seed", "epochs", "device", "threads", "torch_version", "budget", "wall_time_s")
 _RESTORE = "restore it with `git checkout -- {path}` (or reinstall the package)"
 
 

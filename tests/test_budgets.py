@@ -103,3 +103,20 @@ def test_train_record_and_ship_refuse_to_mix_budgets_and_write_nothing(tmp_path)
             _ship(tmp_path, seed, "gpu", device="cuda (NVIDIA H200)")
     assert ((tmp_path / "manifest.json").read_bytes(), (tmp_path / f"{NAME}.pt").read_bytes()) == before
     _ship(tmp_path, 1, "gpu")  # a seed of the entry's own budget is replaced as before
+
+
+def test_a_run_with_another_epoch_cap_never_joins_an_entry():
+    """The gpu budget's GAN cap went from 15 to 40: a 40-epoch run must not be averaged with
+    the 15-epoch seeds of the same budget; runs recorded before caps were are not compared."""
+    from mtl_tutorial.provenance import mixing, run_cap
+
+    old = [{"seed": 0, "budget": "gpu", "epochs": 14, "max_epochs": 15}, {"seed": 1, "budget": "gpu", "epochs": 9}]
+    assert mixing({"seed": 2, "budget": "gpu", "epochs": 30, "max_epochs": 15}, old) is None
+    why = mixing({"seed": 2, "budget": "gpu", "epochs": 30, "max_epochs": 40}, old)
+    assert why == "it was trained with at most 40 epochs, the entry's other runs with at most [15]"
+    assert mixing({"seed": 0, "budget": "gpu", "epochs": 30, "max_epochs": 40}, old[:1]) is None  # replaces it
+    assert [run_cap(r) for r in old] == [15, 9]  # no cap recorded: it trained all its epochs
+    for exp in experiments.all_experiments():  # what the package ships records its GAN caps
+        if exp.resumable:
+            runs = pretrained.manifest()[exp.name]["runs"]
+            assert all(r["epochs"] <= r["max_epochs"] for r in runs), exp.name

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from mtl_tutorial import pretrained
+from mtl_tutorial import experiments, pretrained
 from mtl_tutorial.checkpoint import save_checkpoint
 from mtl_tutorial.cli import main
 from mtl_tutorial.errors import WeightsIntegrityError
@@ -21,7 +21,7 @@ from mtl_tutorial.models.mtcgan import GAN
 from mtl_tutorial.reproduce import carry, runner
 from mtl_tutorial.reproduce.pack import INDEX, import_results, read_index
 from mtl_tutorial.reproduce.plan import Job
-from mtl_tutorial.reproduce.runner import RunOptions, expected_s, run_plan
+from mtl_tutorial.reproduce.runner import RunOptions, epochs_ahead, expected_s, run_plan
 
 MiB = 1 << 20
 
@@ -53,6 +53,21 @@ def test_a_resumed_run_is_expected_to_take_only_its_remaining_epochs():
     assert expected_s(job, cpu, done=10) == 0.0  # finished: it is only evaluated again
     gpu = RunOptions(out=Path("."), device="cuda", budget="gpu", jobs=1)
     assert expected_s(job, gpu, done=30) == pytest.approx(10.0)
+
+
+def test_a_gan_is_expected_to_stop_on_its_rule_before_its_cap_but_may_go_on_to_it():
+    exp = experiments.get("cgan")
+    assert exp.epochs_for("gpu") == ch5_mtcgan.GAN_GPU_EPOCHS == 40
+    assert exp.estimated_epochs("gpu") == ch5_mtcgan.GAN_GPU_EXPECTED_EPOCHS == 22
+    assert exp.estimated_epochs("cpu") == exp.epochs_for("cpu") == 6  # no rule ends it first
+    assert experiments.get("genseg-joint").estimated_epochs("gpu") == 24  # no stopping rule
+    # an estimate for the 22 expected epochs of a 40-epoch cap: 1 s an epoch
+    job = Job("cgan", 0, "gan", {"cpu": 6, "gpu": 40}, (), {"cpu": 22.0, "epochs": 22})
+    gpu = RunOptions(out=Path("."), device="cpu", budget="gpu")
+    assert [epochs_ahead(job, gpu, done) for done in (0, 20, 22, 30, 40)] == [22, 2, 1, 1, 0]
+    assert [expected_s(job, gpu, done=d) for d in (0, 20, 30, 40)] == [22.0, 2.0, 1.0, 0.0]
+    quick = RunOptions(out=Path("."), budget="gpu", epochs=1, quick=True)
+    assert epochs_ahead(job, quick) == 1 and expected_s(job, quick) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("name", sorted(ch5_mtcgan.VARIANTS))

@@ -91,6 +91,8 @@ class Experiment:
     ``min_epochs``: the fewest epochs a run can have (a staged schedule needs some per stage).
     ``resumable``: ``train`` honours ``TrainConfig.resume`` (the GANs save their whole
     training state after every epoch).
+    ``expected_epochs``: where a stopping rule usually ends a gpu-budget run before its
+    cap, the epochs it is expected to train (time estimates use it; the cap still holds).
     """
 
     name: str
@@ -105,10 +107,16 @@ class Experiment:
     requires: tuple[str, ...] = ()
     min_epochs: int = 1
     resumable: bool = False
+    expected_epochs: int | None = None
 
     def epochs_for(self, budget: str) -> int:
         """The number of epochs of a run under ``budget`` (``"cpu"`` or ``"gpu"``)."""
         return (self.gpu_epochs or self.default_epochs) if budget == "gpu" else self.default_epochs
+
+    def estimated_epochs(self, budget: str) -> int:
+        """The epochs a run under ``budget`` is expected to train: at most its cap."""
+        cap = self.epochs_for(budget)
+        return min(cap, self.expected_epochs or cap) if budget == "gpu" else cap
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -187,6 +195,7 @@ def run(name: str, config: TrainConfig | None = None) -> tuple[RunResult, Path]:
         "experiment": exp.name,
         "seed": config.seed,
         "epochs": result.epochs,
+        "max_epochs": config.epochs or result.epochs,  # the cap; a GAN may stop earlier
         "quick": config.quick,
         "budget": config.budget,
         "device": describe_device(config.device),

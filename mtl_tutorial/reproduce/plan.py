@@ -147,7 +147,7 @@ def run_estimate(
     exp: experiments.Experiment, budget: str, costs: dict, shipped: dict[str, dict]
 ) -> dict[str, float]:
     """Estimated seconds of one run of ``exp`` under ``budget`` on ``cpu`` and on ``cuda``."""
-    family, epochs = family_of(exp), exp.epochs_for(budget)
+    family, epochs = family_of(exp), exp.estimated_epochs(budget)
     steps = steps_per_epoch(family)
     probe = costs.get("cpu", {}).get("families", {}).get(family, {})
     recorded = _cpu_epoch_s(exp.name, shipped)
@@ -158,7 +158,7 @@ def run_estimate(
     measured = costs.get("cuda", {}).get("families", {}).get(family, {}).get("step_s")
     gpu_step = measured or probe.get("overhead_step_s", 0.0) * GPU_LAUNCH_FACTOR
     gpu = gpu_step * ratio * steps * epochs * EVAL_FACTOR + GPU_FIXED_S
-    return {"cpu": round(cpu, 1), "cuda": round(gpu, 1), "budget": budget}
+    return {"cpu": round(cpu, 1), "cuda": round(gpu, 1), "budget": budget, "epochs": epochs}
 
 
 def build_plan(
@@ -332,7 +332,10 @@ def format_plan(cpu_plan: list[Job], gpu_plan: list[Job], jobs: dict[str, int], 
         f"cuda, {jobs['cuda']} jobs: {gpu_wall / 60:.1f} min, so about "
         f"{math.ceil(gpu_wall / GPU_CALL_S)} device call(s) of {GPU_CALL_S:.0f} s of training "
         "each, every one after the first with --resume",
-        "derivation: cpu = recorded 1-thread CPU seconds per epoch (manifest) x epochs;",
+        "derivation: a run trains its budget's epochs, except that a gpu-budget run with a "
+        "stopping rule (the GANs: plateau) is counted at the epochs where the rule is expected "
+        "to end it (dev-notes/gpu.md);",
+        "  cpu = recorded 1-thread CPU seconds per epoch (manifest) x epochs;",
         f"  cuda = {gpu_step} x steps x epochs x {EVAL_FACTOR} (evaluation) "
         f"+ {GPU_FIXED_S:.0f} s per run;",
         f"  {jobs['cuda']} processes share the GPU at {GPU_PARALLEL_EFFICIENCY:.0%} of solo "

@@ -37,7 +37,14 @@ from . import carry
 from .pack import Packer, PackLimits
 from .plan import GPU_PARALLEL_EFFICIENCY, Job, priority_order
 
-__all__ = ["RunOptions", "default_jobs", "expected_s", "prepare_staging", "run_plan"]
+__all__ = [
+    "RunOptions",
+    "default_jobs",
+    "epochs_ahead",
+    "expected_s",
+    "prepare_staging",
+    "run_plan",
+]
 
 
 @dataclass
@@ -110,22 +117,31 @@ def run_epochs(job: Job, options: RunOptions) -> int:
     return max(options.epochs, experiments.get(job.experiment).min_epochs)
 
 
+def epochs_ahead(job: Job, options: RunOptions, done: int = 0) -> int:
+    """The epochs ``job`` is expected to train in this plan after the ``done`` epochs of a
+    saved state: up to the epochs its estimate counts (a stopping rule usually ends a GAN
+    before its cap), at least one while the cap is not reached."""
+    epochs = run_epochs(job, options)
+    expected = min(epochs, job.estimate_s.get("epochs") or epochs)
+    return expected - done if done < expected else min(1, epochs - done)
+
+
 def expected_s(
     job: Job, options: RunOptions, finished: Sequence[tuple[float, float]] = (), done: int = 0
 ) -> float:
     """Seconds ``job`` should take in this plan: its estimate for the device (slowed by
-    the jobs sharing a GPU, shortened by ``options.epochs`` and by the ``done`` epochs of a
-    saved state it resumes), times the median ratio of measured to expected seconds over
-    the runs ``finished`` so far (from three on).
+    the jobs sharing a GPU), for the epochs it has ahead (:func:`epochs_ahead`: fewer with
+    ``options.epochs`` or the ``done`` epochs of a saved state it resumes), times the
+    median ratio of measured to expected seconds over the runs ``finished`` so far (from
+    three on).
 
     ``finished``: ``(expected, measured)`` seconds of the finished runs."""
     kind = torch.device(options.device).type
     estimate = job.estimate_s.get(kind, job.estimate_s.get("cpu", 0.0))
     if kind == "cuda" and options.jobs > 1:
         estimate /= GPU_PARALLEL_EFFICIENCY
-    epochs = run_epochs(job, options)
-    estimate *= min(1.0, epochs / (job.epochs.get(options.budget) or 1))
-    estimate *= max(0, epochs - done) / epochs
+    counted = job.estimate_s.get("epochs") or job.epochs.get(options.budget) or 1
+    estimate *= max(0, epochs_ahead(job, options, done)) / counted
     ratios = [m / e for e, m in finished if e > 0]
     return estimate * (statistics.median(ratios) if len(ratios) >= 3 else 1.0)
 
@@ -212,9 +228,9 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
                 if expect > left:
                     why: str | None = f"not started: expected {expect:.0f} s, {left:.0f} s left"
                     if carry_on and resumable:
-                        epochs_left = run_epochs(job, options) - done_epochs
+                        ahead = epochs_ahead(job, options, done_epochs)
                         need, free = reserved(job) - reserved(), options.carry_bytes - reserved()
-                        why = carry.refuse_unfinished(expect, left, epochs_left, need, free)
+                        why = carry.refuse_unfinished(expect, left, ahead, need, free)
                     if why:
                         finish(job, why)
                         continue
