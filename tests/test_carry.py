@@ -17,7 +17,6 @@ from mtl_tutorial.cli import main
 from mtl_tutorial.errors import WeightsIntegrityError
 from mtl_tutorial.experiments import ch5_mtcgan
 from mtl_tutorial.experiments.resume import full_checkpoint
-from mtl_tutorial.models.mtcgan import GAN
 from mtl_tutorial.reproduce import carry, runner
 from mtl_tutorial.reproduce.pack import INDEX, import_results, read_index
 from mtl_tutorial.reproduce.plan import Job
@@ -70,19 +69,17 @@ def test_a_gan_is_expected_to_stop_on_its_rule_before_its_cap_but_may_go_on_to_i
     assert epochs_ahead(job, quick) == 1 and expected_s(job, quick) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("name", sorted(ch5_mtcgan.VARIANTS))
-def test_every_gan_saved_state_fits_the_bytes_reserved_for_it(name):
-    """A run's saved state holds G, D and the EMA generator, and an Adam state (two
-    tensors per parameter) for G and for D: 4 bytes a number, plus the pickle's overhead."""
-    gan = GAN(ch5_mtcgan.VARIANTS[name][1])
-    weights = sum(t.numel() for t in gan.state_dict().values())
-    adam = sum(
-        2 * p.numel()
-        for opt in gan.configure_optimizers(1e-3).values()
-        for group in opt.param_groups
-        for p in group["params"]
-    )
-    assert 4 * (weights + adam) * 1.05 < carry.STATE_BYTES
+def test_the_bytes_reserved_for_a_gan_run_cover_its_saved_state(tmp_path, mnist_root):
+    """Measured on a real (quick) run of the largest GAN: the estimate is above the file,
+    by less than the overhead it allows for."""
+    from mtl_tutorial.experiments import TrainConfig
+
+    name = max(ch5_mtcgan.VARIANTS, key=carry.state_bytes)
+    assert name == "mtcgan-proj-latent"
+    experiments.run(name, TrainConfig(seed=0, quick=True, out_dir=tmp_path))
+    size = full_checkpoint(tmp_path, name, 0).stat().st_size
+    assert size <= carry.state_bytes(name) <= size + carry.STATE_OVERHEAD
+    assert carry.state_bytes("cgan") < 6 * MiB < 8 * MiB < carry.state_bytes(name) < 9 * MiB
 
 
 def test_a_gan_run_cut_off_by_the_limit_is_packed_imported_and_found_by_the_next_call(
@@ -109,7 +106,7 @@ def test_a_gan_run_cut_off_by_the_limit_is_packed_imported_and_found_by_the_next
         jobs=2,
         time_limit_s=6,
         resume_runs=True,
-        carry_bytes=carry.STATE_BYTES * 3 // 2,  # room for one run's state, not two
+        carry_bytes=carry.state_bytes("cgan") * 3 // 2,  # room for one run's state, not two
     )
     summary = run_plan(plan, options)
     assert launched == ["cgan/seed0"] and summary["carried"] == ["cgan/seed0"]

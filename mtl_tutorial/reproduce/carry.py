@@ -18,11 +18,13 @@ to travel:
    trains its remaining epochs.
 
 With a carry budget the fit rule may start a resumable job that cannot finish in the
-time left, if two of its epochs fit and its saved state has room (:func:`refuse_unfinished`).
+time left, if two of its epochs fit and its saved state (:func:`state_bytes`) has room
+(:func:`refuse_unfinished`).
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,17 +37,32 @@ from ..files import atomic_write_bytes
 from .plan import Job
 
 __all__ = [
-    "STATE_BYTES",
     "choose",
     "refuse_unfinished",
     "saved_epochs",
     "saved_state",
+    "state_bytes",
     "write_saved_states",
 ]
 
-#: what a GAN run's saved state takes at most, reserved before it exists (the largest,
-#: ``mtcgan-proj-latent``'s, is 8.0 MiB: weights, EMA generator and two Adam states)
-STATE_BYTES = 9 << 20
+#: a saved state's bytes besides the tensors counted by :func:`state_bytes` (the pickle,
+#: the history, the RNG states): about 40 KiB measured, kept with room to spare
+STATE_OVERHEAD = 256 << 10
+
+
+@functools.cache
+def state_bytes(name: str) -> int:
+    """About what a run of the GAN ``name`` saves after an epoch, from above: 4 bytes for
+    each weight (G, D, the EMA generator) and for each of the two Adam moments of every
+    trained parameter, plus :data:`STATE_OVERHEAD` (5.0 MiB for ``cgan``)."""
+    from ..experiments.ch5_mtcgan import VARIANTS
+    from ..models.mtcgan import GAN
+
+    gan = GAN(VARIANTS[name][1])
+    weights = sum(t.numel() for t in gan.state_dict().values())
+    optimizers = gan.configure_optimizers(1e-3).values()
+    trained = sum(p.numel() for opt in optimizers for g in opt.param_groups for p in g["params"])
+    return 4 * (weights + 2 * trained) + STATE_OVERHEAD
 
 
 def saved_state(out: Path, job: Job) -> Path | None:

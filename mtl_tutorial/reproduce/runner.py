@@ -192,7 +192,7 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
         """Carry budget taken by the launched runs of ``carrying`` (and ``extra``'s)."""
         names = carrying | ({extra.experiment} if extra else set())
         runs = [j for j in launched.values() if j.experiment in names] + [extra] * bool(extra)
-        return carry.STATE_BYTES * len(runs)
+        return sum(carry.state_bytes(j.experiment) for j in runs)
 
     done: set[str] = set()
     failed: dict[str, str] = {}
@@ -296,7 +296,8 @@ def _carry_saved(
     ]
     for key in left:
         job = found[key][0]
-        packer.drop(job.experiment, job.seed, "no room in the carry budget: starts again")
+        why = "no room in the carry budget: the next call goes on from an older saved state, if any"
+        packer.drop(job.experiment, job.seed, why)
     return packed
 
 
