@@ -312,10 +312,10 @@ def _check_budget(name: str, meta: dict[str, Any], weights_dir: Path | None) -> 
     if why:
         raise CheckpointError(
             f"{name} seed {meta.get('seed')}: {why} in {_manifest_path(weights_dir)}; a "
-            "manifest entry never mixes budgets or kinds of device, so nothing was written. "
-            "Fix: record it in a weights folder of its own (e.g. MTL_TUTORIAL_WEIGHTS="
+            "manifest entry never mixes budgets, epoch caps or kinds of device, so nothing was "
+            "written. Fix: record it in a weights folder of its own (e.g. MTL_TUTORIAL_WEIGHTS="
             "mtl_tutorial/weights/cpu-budget for a cpu-budget run), or train it like theirs "
-            f"(reproduce --budget ... --device ... --only {name})"
+            f"(reproduce --budget ... --device ... --only {name}, or train --epochs N)"
         )
 
 

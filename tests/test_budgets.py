@@ -94,7 +94,7 @@ def test_train_record_and_ship_refuse_to_mix_budgets_and_write_nothing(tmp_path)
         _ship(tmp_path, seed, "gpu")
     before = (tmp_path / "manifest.json").read_bytes(), (tmp_path / f"{NAME}.pt").read_bytes()
     for seed in (2, 0):  # record seed 2; ship seed 0, whose file would be replaced first
-        with pytest.raises(CheckpointError, match="'cpu' budget on cpu.*\\['gpu'\\].*never mixes budgets or "
+        with pytest.raises(CheckpointError, match="'cpu' budget on cpu.*\\['gpu'\\].*never mixes budgets, epoch caps or "
                            "kinds of device, so nothing was written.*cpu-budget"):
             _ship(tmp_path, seed, "cpu")
         # the same budget on a GPU: `train --record` on a GPU must not join CPU-trained seeds

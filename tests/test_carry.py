@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -12,13 +13,13 @@ import pytest
 from torch import nn
 
 from mtl_tutorial import experiments, pretrained
-from mtl_tutorial.checkpoint import save_checkpoint
+from mtl_tutorial.checkpoint import read_checkpoint, save_checkpoint
 from mtl_tutorial.cli import main
 from mtl_tutorial.errors import WeightsIntegrityError
 from mtl_tutorial.experiments import ch5_mtcgan
 from mtl_tutorial.experiments.resume import full_checkpoint
 from mtl_tutorial.reproduce import carry, runner
-from mtl_tutorial.reproduce.pack import INDEX, import_results, read_index
+from mtl_tutorial.reproduce.pack import INDEX, Packer, import_results, read_index
 from mtl_tutorial.reproduce.plan import Job
 from mtl_tutorial.reproduce.runner import RunOptions, epochs_ahead, expected_s, run_plan
 
@@ -39,10 +40,24 @@ def test_the_fit_rule_starts_an_unfinishable_gan_run_only_if_two_epochs_and_its_
     assert "no room to carry its saved state (8 MiB, 5 MiB free)" in refused
 
 
-def test_the_most_advanced_saved_states_are_carried_first_within_the_budget():
-    candidates = [("a/seed0", 5, 10), ("b/seed0", 8, 30), ("c/seed0", 6, 20), ("d/seed0", 1, 2)]
+def test_reserved_then_the_most_advanced_saved_states_are_carried_within_the_budget():
+    candidates = [("a/seed0", 5, 10, False), ("b/seed0", 8, 30, False), ("c/seed0", 6, 20, False)]
+    candidates.append(("d/seed0", 1, 2, False))
     assert carry.choose(candidates, 15) == (["b/seed0", "c/seed0", "d/seed0"], ["a/seed0"])
     assert carry.choose(candidates, 0) == ([], ["b/seed0", "c/seed0", "a/seed0", "d/seed0"])
+    candidates[0] = ("a/seed0", 5, 10, True)  # room was reserved for it: it goes first
+    assert carry.choose(candidates, 14) == (["a/seed0", "b/seed0", "d/seed0"], ["c/seed0"])
+
+
+def test_a_saved_run_the_plateau_rule_already_ended_counts_as_done(tmp_path):
+    flat = [{"monitor_fid_2k": f} for f in (90.0, 50.0, 30.0, 29.9, 29.8, 29.7)]
+    falling = [{"monitor_fid_2k": f} for f in (90.0, 50.0, 30.0, 25.0, 20.0, 15.0)]
+    for history, expected in ((flat, 40), (falling, 6)):
+        path = save_checkpoint(tmp_path / "s.pt", nn.Linear(2, 2), {"history": history})
+        assert carry.saved_epochs(path, cap=40) == expected
+    assert carry.saved_epochs(None, 40) == 0
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert carry.saved_epochs(tmp_path / "bad.pt", 40) == 0  # the resumed run reports it
 
 
 def test_a_resumed_run_is_expected_to_take_only_its_remaining_epochs():
@@ -52,6 +67,18 @@ def test_a_resumed_run_is_expected_to_take_only_its_remaining_epochs():
     assert expected_s(job, cpu, done=10) == 0.0  # finished: it is only evaluated again
     gpu = RunOptions(out=Path("."), device="cuda", budget="gpu", jobs=1)
     assert expected_s(job, gpu, done=30) == pytest.approx(10.0)
+
+
+def test_the_fixed_part_of_a_run_is_not_scaled_by_the_epochs_left():
+    # 15 s fixed (start-up, final evaluation) + 20 epochs of 1 s
+    job = Job("cgan", 0, "gan", {"cpu": 6, "gpu": 40}, (), {"cpu": 35.0, "epochs": 20})
+    job.estimate_s["fixed_cpu"] = 15.0
+    gpu = RunOptions(out=Path("."), device="cpu", budget="gpu")
+    assert expected_s(job, gpu) == pytest.approx(35.0)
+    assert expected_s(job, gpu, done=19) == pytest.approx(16.0)
+    assert expected_s(job, gpu, done=40) == pytest.approx(15.0)  # finished: evaluated again
+    assert expected_s(job, gpu, to_cap=True) == pytest.approx(55.0)  # it may go on to 40
+    assert epochs_ahead(job, gpu, done=30, to_cap=True) == 10
 
 
 def test_a_gan_is_expected_to_stop_on_its_rule_before_its_cap_but_may_go_on_to_it():
@@ -76,7 +103,9 @@ def test_the_bytes_reserved_for_a_gan_run_cover_its_saved_state(tmp_path, mnist_
 
     name = max(ch5_mtcgan.VARIANTS, key=carry.state_bytes)
     assert name == "mtcgan-proj-latent"
-    experiments.run(name, TrainConfig(seed=0, quick=True, out_dir=tmp_path))
+    _, path = experiments.run(name, TrainConfig(seed=0, quick=True, out_dir=tmp_path))
+    meta = read_checkpoint(path)["meta"]
+    assert meta["max_epochs"] == meta["epochs"] == 1  # a quick run's cap is what it trained
     size = full_checkpoint(tmp_path, name, 0).stat().st_size
     assert size <= carry.state_bytes(name) <= size + carry.STATE_OVERHEAD
     assert carry.state_bytes("cgan") < 6 * MiB < 8 * MiB < carry.state_bytes(name) < 9 * MiB
@@ -131,8 +160,6 @@ def test_a_gan_run_cut_off_by_the_limit_is_packed_imported_and_found_by_the_next
 
 def test_a_saved_state_with_a_wrong_sha256_is_refused_and_nothing_is_written(tmp_path):
     pack = tmp_path / "pack"
-    from mtl_tutorial.reproduce.pack import Packer
-
     packer = Packer(pack, info={"quick": True, "ship_seed": 0, "planned": ["cgan/seed0"]})
     assert packer.carry("cgan", 0, _saved(tmp_path / "state.pt", 2), 2)
     index = json.loads((pack / INDEX).read_text())
@@ -146,16 +173,46 @@ def test_a_saved_state_with_a_wrong_sha256_is_refused_and_nothing_is_written(tmp
         import_results(pack, tmp_path / "w", resume_dir=resume)
 
 
-def test_an_experiment_imported_whole_leaves_no_saved_state_behind(tmp_path):
+def test_the_runner_carries_what_the_next_call_needs_and_nothing_else(tmp_path):
+    """At the end of a call: the run with room reserved goes first, a state carried in
+    but not run again is carried on, a finished experiment's and a failed run's are not."""
+    out = tmp_path / "call"
+    plan = [Job(n, s, "gan", {"cpu": 6, "gpu": 40}) for n, s in [("cgan", 0), ("cgan", 1)]]
+    plan += [Job("acgan", 0, "gan", {"cpu": 6, "gpu": 40}), Job("dcgan", 0, "gan", {})]
+    for job, epochs in zip(plan, (9, 2, 5, 7), strict=True):
+        _saved(full_checkpoint(out / "runs", job.experiment, job.seed), epochs)
+    options = RunOptions(out=out, resume_runs=True, carry_bytes=100 * MiB)
+
+    def carried(budget, reserved):
+        packer = Packer(out / "pack", info={"planned": [j.key for j in plan]})
+        keys = runner._carry_saved(
+            plan, reserved, {"dcgan/seed0"}, {"acgan/seed0"}, out, packer,
+            dataclasses.replace(options, carry_bytes=budget),
+        )  # fmt: skip
+        return keys, {(d["experiment"], d["reason"][:14]) for d in packer.index["dropped"]}
+
+    # cgan seed 0 was carried in and not run again (no worker free): it still travels
+    assert carried(100 * MiB, {"cgan/seed1"}) == (
+        ["cgan/seed1", "cgan/seed0"],
+        {("dcgan", "its run failed")},
+    )
+    size = full_checkpoint(out / "runs", "cgan", 1).stat().st_size
+    keys, dropped = carried(size, {"cgan/seed1"})  # room for one: the reserved one
+    assert keys == ["cgan/seed1"] and ("cgan", "no room in the") in dropped
+
+
+def test_an_import_replaces_the_saved_states_of_the_experiments_the_pack_planned(tmp_path):
     folder = tmp_path / "resume"
-    _saved(full_checkpoint(folder, "cgan", 1), 5)
-    _saved(full_checkpoint(folder, "acgan", 0), 5)
+    _saved(full_checkpoint(folder, "cgan", 1), 5)  # imported whole now
+    _saved(full_checkpoint(folder, "acgan", 1), 5)  # planned, not carried again: dropped
+    _saved(full_checkpoint(folder, "dcgan", 0), 5)  # not planned in that call: kept
     data = {("acgan", 0): b"newer state"}
     rows = [{"experiment": "acgan", "seed": 0, "epochs": 7}]
-    written = carry.write_saved_states(rows, data, folder, imported={"cgan"})
+    written = carry.write_saved_states(rows, data, folder, {"cgan", "acgan"}, {"cgan"})
     assert written == ["acgan/seed0 (7 epochs)"]
-    assert not (folder / "cgan").exists()
+    assert not (folder / "cgan").exists() and not full_checkpoint(folder, "acgan", 1).exists()
     assert full_checkpoint(folder, "acgan", 0).read_bytes() == b"newer state"
+    assert full_checkpoint(folder, "dcgan", 0).is_file()
 
 
 def test_the_cli_takes_the_carry_budget_and_the_resume_folder(tmp_path, monkeypatch, capsys):
@@ -171,3 +228,5 @@ def test_the_cli_takes_the_carry_budget_and_the_resume_folder(tmp_path, monkeypa
     monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(tmp_path / "w"))
     assert main(["reproduce", "--import", str(tmp_path / "none"), "--resume-dir", "x"]) == 2
     assert "--resume-dir goes with --complete-only" in capsys.readouterr().err
+    assert main(["reproduce", "--only", "cgan", "--carry-mib", "20", "--out", str(tmp_path)]) == 2
+    assert "--carry-mib goes with --resume" in capsys.readouterr().err

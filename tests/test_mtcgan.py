@@ -16,6 +16,7 @@ from mtl_tutorial.checkpoint import read_checkpoint, save_checkpoint
 from mtl_tutorial.cli import main
 from mtl_tutorial.errors import CheckpointError
 from mtl_tutorial.experiments import TrainConfig
+from mtl_tutorial.files import atomic_torch_save
 from mtl_tutorial.models.classifier import MNISTClassifier
 from mtl_tutorial.models.judges import ConvJudge, MLPJudge
 from mtl_tutorial.models.mtcgan import (
@@ -420,6 +421,15 @@ def test_resume_refuses_another_runs_state_and_experiments_that_cannot_resume(tm
     ):
         experiments.run(
             "cgan", TrainConfig(seed=1, epochs=1, quick=True, out_dir=tmp_path, resume=True)
+        )
+    # a state saved on another kind of device: the run would record one device for both
+    full = tmp_path / "cgan" / "seed1_full.pt"
+    payload = read_checkpoint(full)
+    payload["training_state"]["device_kind"] = "cuda"
+    atomic_torch_save(payload, full)
+    with pytest.raises(CheckpointError, match=r"it was trained on cuda, this run is on cpu"):
+        experiments.run(
+            "cgan", TrainConfig(seed=1, epochs=2, quick=True, out_dir=tmp_path, resume=True)
         )
     with pytest.raises(ValueError, match="cannot resume a run .*train it without --resume"):
         experiments.run(

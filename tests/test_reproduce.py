@@ -171,7 +171,7 @@ def test_more_seeds_join_an_entry_of_their_budget_and_never_one_of_another(tmp_p
         import_results(tmp_path / "other", weights)
     elsewhere = Packer(tmp_path / "elsewhere", info={"quick": True, "ship_seed": 0})
     elsewhere.add({**meta, "device": "cuda (NVIDIA H200)"})  # same budget, another device
-    with pytest.raises(ValueError, match="on cuda.*on \\['cpu'\\].*never mixes budgets or kinds"):
+    with pytest.raises(ValueError, match="on cuda.*on \\['cpu'\\].*never mixes budgets, epoch caps or kinds"):
         import_results(tmp_path / "elsewhere", weights)
     assert [r["seed"] for r in pretrained.manifest(weights)[NAME]["runs"]] == [0, 3]
 

@@ -11,11 +11,11 @@
 #                                    # 64 MiB sends the GAN runs a call stops on to the next
 #   tools/gpu_reproduce.sh run       # there: measure step costs (first call only), train
 #                                    # what the campaign lacks (stopped GAN runs go on from
-#                                    # runs/gpu-send/resume), pack to $OUT
+#                                    # runs/gpu-send/resume/<campaign>), pack to $OUT
 #   tools/gpu_reproduce.sh restore   # here: put the weights back
 #   tools/gpu_reproduce.sh import DIR  # here: the experiments that finished whole go into
 #                                    # the campaign, the saved states of the GAN runs held
-#                                    # back into runs/gpu-send/resume; DIR is the fetched $OUT
+#                                    # back into runs/gpu-send/resume/<campaign>; DIR is $OUT
 #   tools/gpu_reproduce.sh release   # here, when nothing is left: the campaign replaces the
 #                                    # package's entries (cpu-budget ones kept aside)
 #
@@ -25,9 +25,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEND=runs/gpu-send             # git-ignored; the run tool's carry list names it
-RESUME=$SEND/resume            # saved states of the GAN runs the last call stopped
 STASH=runs/gpu-stash           # git-ignored; stays here
 CAMPAIGN=${CAMPAIGN:-tools/gpu-campaign}  # tracked: what the device calls trained, whole
+RESUME=$SEND/resume/$(basename "$CAMPAIGN")  # saved states of the GAN runs the last call
+                               # stopped; one folder per campaign (a rehearsal's stay apart)
 RAW_SOURCE=${RAW_SOURCE:-../shared/data/MNIST/raw}
 LIMIT_MIB=64
 PYTHON=${PYTHON:-$(command -v python3 || command -v python)}  # python3 holds torch there

@@ -40,6 +40,7 @@ def training_state(
         "loader_rng": loader.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "wall_time_s": wall_s,
+        "device_kind": torch.device(trainer.device).type,
     }
     device = torch.device(trainer.device)
     if device.type == "cuda":
@@ -79,13 +80,19 @@ def restore(
             raise CheckpointError(
                 f"cannot resume from {path}: its {key} is {have[key]!r}, this run's is {value!r}; {fix}"
             )
+    device = torch.device(trainer.device)
+    saved_on = state.get("device_kind", device.type)
+    if saved_on != device.type:  # an entry never mixes kinds of device: nor does a run
+        raise CheckpointError(
+            f"cannot resume from {path}: it was trained on {saved_on}, this run is on "
+            f"{device.type}; {fix}"
+        )
     gan.load_state_dict(payload["state_dict"])
     for name, opt in trainer.optimizers.items():
         opt.load_state_dict(state["optimizers"][name])
     gan.ema.num_updates = state["ema_updates"]
     loader.generator.set_state(state["loader_rng"])
     torch.set_rng_state(state["torch_rng"])
-    device = torch.device(trainer.device)
     if "cuda_rng" in state and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda_rng"], device)
     trainer.history = list(meta["history"])

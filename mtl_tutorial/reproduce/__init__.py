@@ -55,6 +55,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         )
         print(json.dumps({k: v for k, v in summary.items() if k != "info"}, indent=1))
         return 0
+    if args.carry_mib and args.resume is None:
+        raise ValueError(
+            "--carry-mib goes with --resume: only a resumed plan goes on from saved states"
+        )
     device = get_device(args.device)
     if args.measure:
         measured = measure_families(device)

@@ -7,12 +7,14 @@ to travel:
 
 1. With ``RunOptions.carry_bytes`` (``reproduce --carry-mib N``), the runner packs, when the
    plan ends, the saved state of every resumable run of an experiment that did not finish
-   whole in this call: the runs the limit stopped and their finished seeds, which
-   ``--import --complete-only`` holds back. The most advanced go first, up to N MiB
-   (:func:`choose`).
+   whole in this call: the runs the limit stopped, their finished seeds (which
+   ``--import --complete-only`` holds back) and states carried in but not run again. The
+   runs that had room reserved go first, then the most advanced, up to N MiB
+   (:func:`choose`); a run that failed is not carried.
 2. ``reproduce --import DIR --resume-dir FOLDER`` checks each one's sha256 and writes it to
-   ``FOLDER/<experiment>/seed<S>_full.pt`` (:func:`write_saved_states`); the saved states
-   of the experiments it imports whole are deleted there.
+   ``FOLDER/<experiment>/seed<S>_full.pt`` (:func:`write_saved_states`). For every
+   experiment the pack planned, these replace what FOLDER held, so FOLDER never holds more
+   than one call's carry budget.
 3. The device script copies FOLDER into the next call's ``--out``/runs, where
    ``reproduce --resume`` finds it: a finished run is only evaluated again, a stopped one
    trains its remaining epochs.
@@ -37,6 +39,7 @@ from ..files import atomic_write_bytes
 from .plan import Job
 
 __all__ = [
+    "STATE_OVERHEAD",
     "choose",
     "refuse_unfinished",
     "saved_epochs",
@@ -54,7 +57,7 @@ STATE_OVERHEAD = 256 << 10
 def state_bytes(name: str) -> int:
     """About what a run of the GAN ``name`` saves after an epoch, from above: 4 bytes for
     each weight (G, D, the EMA generator) and for each of the two Adam moments of every
-    trained parameter, plus :data:`STATE_OVERHEAD` (5.0 MiB for ``cgan``)."""
+    trained parameter, plus :data:`STATE_OVERHEAD` (5.2 MiB for ``cgan``)."""
     from ..experiments.ch5_mtcgan import VARIANTS
     from ..models.mtcgan import GAN
 
@@ -73,15 +76,21 @@ def saved_state(out: Path, job: Job) -> Path | None:
     return path if path.is_file() else None
 
 
-def saved_epochs(path: Path | None) -> int:
+def saved_epochs(path: Path | None, cap: int = 0) -> int:
     """The epochs the saved state ``path`` has trained (0 for none or an unreadable file,
-    which the resumed run itself then reports)."""
+    which the resumed run itself then reports); ``cap`` at least, if the plateau rule has
+    already ended the run, which then only needs evaluating."""
+    from ..experiments.ch5_mtcgan import plateaued
+
     if path is None:
         return 0
     try:
-        return len(read_checkpoint(path)["meta"].get("history", []))
+        history = read_checkpoint(path)["meta"].get("history", [])
     except (CheckpointError, OSError, KeyError):
         return 0
+    fids = [row["monitor_fid_2k"] for row in history if "monitor_fid_2k" in row]
+    stopped = bool(history) and len(fids) == len(history) and plateaued(fids)
+    return max(len(history), cap) if stopped else len(history)
 
 
 def refuse_unfinished(
@@ -102,11 +111,14 @@ def refuse_unfinished(
     return None
 
 
-def choose(candidates: Iterable[tuple[str, int, int]], budget: int) -> tuple[list[str], list[str]]:
-    """Which saved states to carry: ``candidates`` are ``(job key, bytes, epochs)``; the
-    most advanced go first while they fit ``budget`` bytes. Returns (carried, left) keys."""
+def choose(
+    candidates: Iterable[tuple[str, int, int, bool]], budget: int
+) -> tuple[list[str], list[str]]:
+    """Which saved states to carry: ``candidates`` are ``(job key, bytes, epochs,
+    reserved)``; those with room reserved go first, then the most advanced, while they fit
+    ``budget`` bytes. Returns (carried, left) keys."""
     carried, left, used = [], [], 0
-    for key, size, _ in sorted(candidates, key=lambda c: (-c[2], c[1], c[0])):
+    for key, size, _, _ in sorted(candidates, key=lambda c: (not c[3], -c[2], c[1], c[0])):
         if used + size <= budget:
             carried.append(key)
             used += size
@@ -116,13 +128,18 @@ def choose(candidates: Iterable[tuple[str, int, int]], budget: int) -> tuple[lis
 
 
 def write_saved_states(
-    rows: list[dict], data: dict[tuple[str, int], bytes], folder: Path, imported: set[str]
+    rows: list[dict],
+    data: dict[tuple[str, int], bytes],
+    folder: Path,
+    replaced: set[str],
+    imported: set[str],
 ) -> list[str]:
     """Write the verified saved states ``data`` of the index's resume ``rows`` into
-    ``folder/<experiment>/``, except those of ``imported`` experiments, whose folders are
-    removed (they are whole now). Returns ``experiment/seedS (N epochs)`` per file written."""
+    ``folder/<experiment>/``, after removing what it held for the ``replaced`` experiments
+    (the pack's planned ones) and the ``imported`` ones (whole now, so their rows are
+    skipped). Returns ``experiment/seedS (N epochs)`` per file written."""
     folder = Path(folder)
-    for name in sorted(imported):
+    for name in sorted(replaced | imported):
         shutil.rmtree(folder / name, ignore_errors=True)
     written = []
     for row in sorted(rows, key=lambda r: (r["experiment"], r["seed"])):

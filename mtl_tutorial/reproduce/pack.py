@@ -231,7 +231,7 @@ def _check_budgets(
         if why:
             raise ValueError(
                 f"{name} seed {seed}: {why} in {target}; a manifest entry never mixes "
-                "budgets or kinds of device. Fix: import into another weights folder "
+                "budgets, epoch caps or kinds of device. Fix: import into another weights folder "
                 "(MTL_TUTORIAL_WEIGHTS), include the shipped seed so the entry is replaced, "
                 "or import with --complete-only"
             )
@@ -324,7 +324,13 @@ def import_results(
                 pretrained.record_run(row["experiment"], meta_only, target)
             imported.append(f"{row['experiment']}/seed{row['seed']}")
     whole = {r["experiment"] for r in index["runs"]}
-    saved = write_saved_states(rows, states, Path(resume_dir), whole) if resume_dir else []
+    planned = {key.rpartition("/seed")[0] for key in index["info"].get("planned", [])}
+    saved = []
+    if resume_dir is not None:
+        saved = write_saved_states(rows, states, Path(resume_dir), planned, whole)
+    elif index.get("resume"):
+        n = len(index["resume"])
+        saved = [f"not kept: {n} saved state(s) in the pack; --resume-dir keeps them"]
     return {
         "weights_dir": str(target),
         "imported": imported,

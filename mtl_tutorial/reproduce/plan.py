@@ -158,7 +158,14 @@ def run_estimate(
     measured = costs.get("cuda", {}).get("families", {}).get(family, {}).get("step_s")
     gpu_step = measured or probe.get("overhead_step_s", 0.0) * GPU_LAUNCH_FACTOR
     gpu = gpu_step * ratio * steps * epochs * EVAL_FACTOR + GPU_FIXED_S
-    return {"cpu": round(cpu, 1), "cuda": round(gpu, 1), "budget": budget, "epochs": epochs}
+    return {
+        "cpu": round(cpu, 1),
+        "cuda": round(gpu, 1),
+        "budget": budget,
+        "epochs": epochs,  # the epochs counted; a fixed part per run besides them:
+        "fixed_cpu": 0.0 if recorded else CPU_FIXED_S,
+        "fixed_cuda": GPU_FIXED_S,
+    }
 
 
 def build_plan(

@@ -117,31 +117,36 @@ def run_epochs(job: Job, options: RunOptions) -> int:
     return max(options.epochs, experiments.get(job.experiment).min_epochs)
 
 
-def epochs_ahead(job: Job, options: RunOptions, done: int = 0) -> int:
+def epochs_ahead(job: Job, options: RunOptions, done: int = 0, to_cap: bool = False) -> int:
     """The epochs ``job`` is expected to train in this plan after the ``done`` epochs of a
     saved state: up to the epochs its estimate counts (a stopping rule usually ends a GAN
-    before its cap), at least one while the cap is not reached."""
+    before its cap), at least one while the cap is not reached; ``to_cap``: up to the cap."""
     epochs = run_epochs(job, options)
-    expected = min(epochs, job.estimate_s.get("epochs") or epochs)
-    return expected - done if done < expected else min(1, epochs - done)
+    expected = epochs if to_cap else min(epochs, job.estimate_s.get("epochs") or epochs)
+    return expected - done if done < expected else max(0, min(1, epochs - done))
 
 
 def expected_s(
-    job: Job, options: RunOptions, finished: Sequence[tuple[float, float]] = (), done: int = 0
+    job: Job,
+    options: RunOptions,
+    finished: Sequence[tuple[float, float]] = (),
+    done: int = 0,
+    to_cap: bool = False,
 ) -> float:
     """Seconds ``job`` should take in this plan: its estimate for the device (slowed by
-    the jobs sharing a GPU), for the epochs it has ahead (:func:`epochs_ahead`: fewer with
-    ``options.epochs`` or the ``done`` epochs of a saved state it resumes), times the
-    median ratio of measured to expected seconds over the runs ``finished`` so far (from
-    three on).
+    the jobs sharing a GPU), its fixed part (start-up, final evaluation) plus its epochs'
+    part for the epochs it has ahead (:func:`epochs_ahead`: fewer with ``options.epochs``
+    or the ``done`` epochs of a saved state it resumes), times the median ratio of
+    measured to expected seconds over the runs ``finished`` so far (from three on).
 
     ``finished``: ``(expected, measured)`` seconds of the finished runs."""
     kind = torch.device(options.device).type
     estimate = job.estimate_s.get(kind, job.estimate_s.get("cpu", 0.0))
+    fixed = min(estimate, job.estimate_s.get(f"fixed_{kind}", 0.0))
+    counted = job.estimate_s.get("epochs") or job.epochs.get(options.budget) or 1
+    estimate = fixed + (estimate - fixed) * epochs_ahead(job, options, done, to_cap) / counted
     if kind == "cuda" and options.jobs > 1:
         estimate /= GPU_PARALLEL_EFFICIENCY
-    counted = job.estimate_s.get("epochs") or job.epochs.get(options.budget) or 1
-    estimate *= max(0, epochs_ahead(job, options, done)) / counted
     ratios = [m / e for e, m in finished if e > 0]
     return estimate * (statistics.median(ratios) if len(ratios) >= 3 else 1.0)
 
@@ -152,7 +157,8 @@ def _tail(path: Path, lines: int = 3) -> str:
 
 
 def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
-    """Run every job of ``plan``; returns ``{"finished", "failed", "pack", "wall_s"}``."""
+    """Run every job of ``plan``; returns ``{"finished", "failed", "carried", "pack",
+    "wall_s"}`` (``carried``: the saved states packed for the next call)."""
     out = Path(options.out)
     staging, logs = out / "weights", out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -191,7 +197,8 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
     def reserved(extra: Job | None = None) -> int:
         """Carry budget taken by the launched runs of ``carrying`` (and ``extra``'s)."""
         names = carrying | ({extra.experiment} if extra else set())
-        runs = [j for j in launched.values() if j.experiment in names] + [extra] * bool(extra)
+        runs = [j for j in launched.values() if j.experiment in names]
+        runs += [extra] if extra is not None else []
         return sum(carry.state_bytes(j.experiment) for j in runs)
 
     done: set[str] = set()
@@ -222,15 +229,20 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             elif len(running) < jobs and all(d in done for d in deps):
                 pending.remove(job)
                 saved = carry.saved_state(out, job) if options.resume_runs else None
-                done_epochs = carry.saved_epochs(saved)
+                done_epochs = carry.saved_epochs(saved, run_epochs(job, options))
                 expect = expected_s(job, options, timings, done_epochs)
                 resumable = experiments.get(job.experiment).resumable
-                if expect > left:
-                    why: str | None = f"not started: expected {expect:.0f} s, {left:.0f} s left"
-                    if carry_on and resumable:
-                        ahead = epochs_ahead(job, options, done_epochs)
-                        need, free = reserved(job) - reserved(), options.carry_bytes - reserved()
-                        why = carry.refuse_unfinished(expect, left, ahead, need, free)
+                # a resumable run may go on to its cap: whether the limit can stop it
+                # is judged by that time
+                longest = expected_s(job, options, timings, done_epochs, to_cap=resumable)
+                if not (carry_on and resumable):
+                    if longest > left:
+                        finish(job, f"not started: expected {longest:.0f} s, {left:.0f} s left")
+                        continue
+                elif longest > left or job.experiment in carrying:  # its state may travel
+                    ahead = epochs_ahead(job, options, done_epochs)
+                    need, free = reserved(job) - reserved(), options.carry_bytes - reserved()
+                    why = carry.refuse_unfinished(expect, left, ahead, need, free)
                     if why:
                         finish(job, why)
                         continue
@@ -260,9 +272,11 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             meta = read_checkpoint(checkpoint)["meta"]
             packer.add(meta, checkpoint if job.seed == options.ship_seed else None)
             finish(job, None)
-    carried = (
-        _carry_saved(plan, launched, done, out, packer, options.carry_bytes) if carry_on else []
-    )
+    carried: list[str] = []
+    if carry_on:
+        reserved_keys = {k for k, j in launched.items() if j.experiment in carrying}
+        crashed = {k for k, why in failed.items() if why.startswith("exit ")}
+        carried = _carry_saved(plan, reserved_keys, crashed, done, out, packer, options)
     return {
         "finished": sorted(done),
         "failed": failed,
@@ -274,30 +288,36 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
 
 def _carry_saved(
     plan: list[Job],
-    launched: dict[str, Job],
+    reserved: set[str],
+    crashed: set[str],
     done: set[str],
     out: Path,
     packer: Packer,
-    budget: int,
+    options: RunOptions,
 ) -> list[str]:
-    """Pack the saved states of the runs started here whose experiment did not finish
-    whole, the most advanced first, up to ``budget`` bytes; returns the keys packed."""
+    """Pack the saved states of the experiments that did not finish whole (started here
+    or carried in), the runs that had room reserved first, then the most advanced, up to
+    the carry budget; a run that failed is not carried. Returns the keys packed."""
     unfinished = {j.experiment for j in plan if j.key not in done}
     found = {}
-    for key, job in launched.items():
+    for job in plan:
         path = carry.saved_state(out, job)
-        if job.experiment in unfinished and path is not None:
-            found[key] = (job, path, carry.saved_epochs(path))
+        if job.experiment not in unfinished or path is None:
+            continue
+        if job.key in crashed:
+            packer.drop(job.experiment, job.seed, "its run failed (see its log): not carried")
+            continue
+        found[job.key] = (job, path, carry.saved_epochs(path, run_epochs(job, options)))
     chosen, left = carry.choose(
-        [(k, path.stat().st_size, epochs) for k, (_, path, epochs) in found.items()], budget
+        [(k, p.stat().st_size, e, k in reserved) for k, (_, p, e) in found.items()],
+        options.carry_bytes,
     )
     packed = [
         k for k in chosen if packer.carry(found[k][0].experiment, found[k][0].seed, *found[k][1:])
     ]
     for key in left:
         job = found[key][0]
-        why = "no room in the carry budget: the next call goes on from an older saved state, if any"
-        packer.drop(job.experiment, job.seed, why)
+        packer.drop(job.experiment, job.seed, "no room in the carry budget: starts again")
     return packed
 
 
