@@ -82,6 +82,7 @@ __all__ = [
     "generator_for",
     "plateau_epoch",
     "plateaued",
+    "stopped_on_plateau",
 ]
 
 CHAPTER = "5-mtcgan"
@@ -240,7 +241,7 @@ def generator_for(config: GANConfig) -> Generator:
     return Generator(config.z_dim, config.num_classes if config.conditional else None, config.width)
 
 
-def _stopped(history: list[dict[str, float]]) -> bool:
+def stopped_on_plateau(history: list[dict[str, float]]) -> bool:
     """Whether the plateau rule ends a run with this history (every epoch monitored)."""
     fids = [row["monitor_fid_2k"] for row in history if "monitor_fid_2k" in row]
     return bool(history) and len(fids) == len(history) and plateaued(fids)
@@ -329,10 +330,11 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
                     f"{full_path} already holds {len(trainer.history)} epochs, more than the "
                     f"{n_epochs} asked for; pass --epochs {len(trainer.history)} or more"
                 )
-        stop = _stopped(trainer.history)  # a resumed run may have stopped on the rule already
+        # a resumed run may have stopped on the rule already
+        stop = stopped_on_plateau(trainer.history)
         while not stop and len(trainer.history) < n_epochs:  # the budget n_epochs caps every run
             trainer.fit(loader, loader, 1, max_batches)  # one epoch: then save G, D, EMA G
-            stop = _stopped(trainer.history)
+            stop = stopped_on_plateau(trainer.history)
             meta = {
                 "experiment": name,
                 "seed": cfg.seed,

@@ -34,15 +34,15 @@ def training_state(
     trainer: Trainer, loader: BatchLoader, gan: GAN, wall_s: float
 ) -> dict[str, Any]:
     """Everything a GAN run needs to go on after this epoch, besides its weights and history."""
+    device = torch.device(trainer.device)
     state: dict[str, Any] = {
         "optimizers": {k: opt.state_dict() for k, opt in trainer.optimizers.items()},
         "ema_updates": gan.ema.num_updates,
         "loader_rng": loader.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "wall_time_s": wall_s,
-        "device_kind": torch.device(trainer.device).type,
+        "device_kind": device.type,
     }
-    device = torch.device(trainer.device)
     if device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(device)
     return state

@@ -80,7 +80,7 @@ def saved_epochs(path: Path | None, cap: int = 0) -> int:
     """The epochs the saved state ``path`` has trained (0 for none or an unreadable file,
     which the resumed run itself then reports); ``cap`` at least, if the plateau rule has
     already ended the run, which then only needs evaluating."""
-    from ..experiments.ch5_mtcgan import plateaued
+    from ..experiments.ch5_mtcgan import stopped_on_plateau
 
     if path is None:
         return 0
@@ -88,9 +88,7 @@ def saved_epochs(path: Path | None, cap: int = 0) -> int:
         history = read_checkpoint(path)["meta"].get("history", [])
     except (CheckpointError, OSError, KeyError):
         return 0
-    fids = [row["monitor_fid_2k"] for row in history if "monitor_fid_2k" in row]
-    stopped = bool(history) and len(fids) == len(history) and plateaued(fids)
-    return max(len(history), cap) if stopped else len(history)
+    return max(len(history), cap) if stopped_on_plateau(history) else len(history)
 
 
 def refuse_unfinished(

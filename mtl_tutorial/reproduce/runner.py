@@ -203,6 +203,7 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
 
     done: set[str] = set()
     failed: dict[str, str] = {}
+    crashed: set[str] = set()  # the jobs whose process failed (not stopped, not skipped)
     start = time.perf_counter()
     bar = progress(range(len(plan)), desc="reproduce", total=len(plan))
 
@@ -265,6 +266,7 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             del running[key]
             began, expect = started.pop(key)
             if proc.returncode != 0 or not result.exists():
+                crashed.add(job.key)
                 finish(job, f"exit {proc.returncode}: {_tail(log)}")
                 continue
             timings.append((expect, time.perf_counter() - began))
@@ -275,7 +277,6 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
     carried: list[str] = []
     if carry_on:
         reserved_keys = {k for k, j in launched.items() if j.experiment in carrying}
-        crashed = {k for k, why in failed.items() if why.startswith("exit ")}
         carried = _carry_saved(plan, reserved_keys, crashed, done, out, packer, options)
     return {
         "finished": sorted(done),
