@@ -104,7 +104,8 @@ run)
   else
     echo "step costs on $DEVICE: measured by an earlier call ($costs)" >> "$log"
   fi
-  "$PYTHON" -m mtl_tutorial reproduce --dry-run --device "$DEVICE" --budget gpu --jobs "$JOBS" "${EXTRA[@]}" | tail -6 >> "$log" 2>&1 || true
+  "$PYTHON" -m mtl_tutorial reproduce --dry-run --device "$DEVICE" --budget gpu --jobs "$JOBS" "${EXTRA[@]}" \
+    --carry-mib "$CARRY_MIB" | sed -n '/ runs of /,$p' >> "$log" 2>&1 || true
   # 2. what is left of the plan, in the time left (90 s kept for building the data and
   #    packing); a job expected to overrun does not start. At most 6 files (index + 5
   #    archives) and 60 MiB of packs: with the log and the step costs, 8 files under 64 MiB
@@ -125,7 +126,8 @@ import)
     cp "$from/step_costs.json" mtl_tutorial/reproduce/step_costs.json
   fi
   mkdir -p "$CAMPAIGN/logs" && cp "$from/reproduce.log" "$CAMPAIGN/logs/call-$(date -u +%Y%m%dT%H%MZ).log"
-  MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -m mtl_tutorial reproduce --dry-run --budget gpu --resume cuda | tail -6
+  MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -m mtl_tutorial reproduce --dry-run --budget gpu --resume cuda \
+    --carry-mib "$(cat "$SEND/carry-mib" 2>/dev/null || echo 32)" | sed -n '/ runs of /,$p'  # what is left
   ;;
 release)
   # refuses unless the campaign holds every experiment, seeds 0-2, trained on cuda

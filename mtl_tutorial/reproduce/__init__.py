@@ -35,6 +35,32 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+#: the carry budget the dry run assumes without --carry-mib: what ``tools/gpu_reproduce.sh
+#: prepare`` computes for the next call (``runs/gpu-send/carry-mib``) with an empty campaign
+DRY_RUN_CARRY_MIB = 32.0
+
+
+def _calls_report(plan: list[Job], jobs: int, carry_mib: float) -> str:
+    """The device calls the gpu plan takes by :func:`.calls.simulate_calls`, one line each."""
+    from .calls import simulate_calls
+    from .plan import GPU_CALL_S
+
+    calls, stuck = simulate_calls(plan, jobs, GPU_CALL_S, int(carry_mib * MiB))
+    lines = [
+        f"device calls, simulated ({GPU_CALL_S:.0f} s of training each, every one after the "
+        f"first with --resume; {carry_mib:g} MiB of saved GAN states between calls; the "
+        f"runner's fit rule and --import --complete-only; every estimate taken as exact): "
+        f"{len(calls)}"
+    ]
+    lines += ["  " + c.summary(i) for i, c in enumerate(calls, 1)]
+    if stuck:
+        lines.append(
+            f"  never finished under these rules: {', '.join(stuck)} (a GAN that cannot reach "
+            "its cap in one call needs --carry-mib)"
+        )
+    return "\n".join(lines)
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from ..utils import get_device
     from .measure import STEP_COSTS, load_step_costs, measure_families
@@ -55,7 +81,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         )
         print(json.dumps({k: v for k, v in summary.items() if k != "info"}, indent=1))
         return 0
-    if args.carry_mib and args.resume is None:
+    if args.carry_mib and args.resume is None and not args.dry_run:
         raise ValueError(
             "--carry-mib goes with --resume: only a resumed plan goes on from saved states"
         )
@@ -90,6 +116,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         )
         jobs_on = {"cpu": jobs, "cuda": args.jobs or 16}
         print(format_plan(cpu_plan, gpu_plan, jobs_on, load_step_costs()))
+        carry_mib = DRY_RUN_CARRY_MIB if args.carry_mib is None else args.carry_mib
+        print(_calls_report(gpu_plan, jobs_on["cuda"], carry_mib))
         return 0
     from .runner import RunOptions, run_plan
 
@@ -106,7 +134,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         limits=limits,
         time_limit_s=args.time_limit,
         resume_runs=args.resume is not None,
-        carry_bytes=int(args.carry_mib * MiB),
+        carry_bytes=int((args.carry_mib or 0) * MiB),
     )
     summary = run_plan(plan, options)
     print(json.dumps(summary, indent=1))
@@ -163,11 +191,12 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--carry-mib",
         type=float,
-        default=0,
+        default=None,
         metavar="N",
         help="with --resume and --time-limit: a GAN run may start although it cannot finish, "
         "and the saved states of the GAN experiments left unfinished are packed, up to N MiB, "
-        "for the next call (default 0: none)",
+        "for the next call (default 0: none); with --dry-run, the budget its simulated "
+        f"device calls assume (default {DRY_RUN_CARRY_MIB:g})",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan with estimates")
     p.add_argument(

@@ -39,6 +39,7 @@ from .plan import GPU_PARALLEL_EFFICIENCY, Job, priority_order
 
 __all__ = [
     "RunOptions",
+    "admit",
     "default_jobs",
     "epochs_ahead",
     "expected_s",
@@ -151,6 +152,53 @@ def expected_s(
     return estimate * (statistics.median(ratios) if len(ratios) >= 3 else 1.0)
 
 
+def _reserved(launched: dict[str, Job], carrying: set[str], extra: Job | None = None) -> int:
+    """Carry budget taken by the launched runs of the ``carrying`` experiments (and by
+    ``extra``'s experiment's, ``extra`` included)."""
+    names = carrying | ({extra.experiment} if extra else set())
+    runs = [j for j in launched.values() if j.experiment in names]
+    runs += [extra] if extra is not None else []
+    return sum(carry.state_bytes(j.experiment) for j in runs)
+
+
+def admit(
+    job: Job,
+    options: RunOptions,
+    left: float,
+    done_epochs: int = 0,
+    finished: Sequence[tuple[float, float]] = (),
+    launched: dict[str, Job] | None = None,
+    carrying: set[str] | None = None,
+) -> str | None:
+    """The fit rule: why ``job`` (with ``done_epochs`` saved) may not start with ``left``
+    seconds of the time limit left, or None if it may, in which case it is recorded in
+    ``launched`` (a resumable job) and its experiment in ``carrying`` (expected to outlast
+    the limit under a carry budget). ``finished``: as for :func:`expected_s`.
+
+    A job must be expected to finish in the time left; a resumable run (a GAN) may go on
+    to its cap, so that is judged by the time to its cap. Under a carry budget a resumable
+    run may start although it may not finish, if :func:`carry.refuse_unfinished` allows."""
+    launched = {} if launched is None else launched
+    carrying = set() if carrying is None else carrying
+    resumable = experiments.get(job.experiment).resumable
+    longest = expected_s(job, options, finished, done_epochs, to_cap=resumable)
+    if not (options.carry_bytes and options.resume_runs and resumable):
+        if longest > left:
+            return f"not started: expected {longest:.0f} s, {left:.0f} s left"
+    elif longest > left or job.experiment in carrying:  # its state may travel
+        expect = expected_s(job, options, finished, done_epochs)
+        ahead = epochs_ahead(job, options, done_epochs)
+        taken = _reserved(launched, carrying)
+        need = _reserved(launched, carrying, job) - taken
+        why = carry.refuse_unfinished(expect, left, ahead, need, options.carry_bytes - taken)
+        if why:
+            return why
+        carrying.add(job.experiment)
+    if resumable:
+        launched[job.key] = job
+    return None
+
+
 def _tail(path: Path, lines: int = 3) -> str:
     text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
     return " | ".join(text[-lines:]) or "(no output)"
@@ -193,14 +241,6 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
     carry_on = bool(options.carry_bytes and options.resume_runs)
     launched: dict[str, Job] = {}  # the resumable jobs started in this call
     carrying: set[str] = set()  # experiments with a run expected to outlast the limit
-
-    def reserved(extra: Job | None = None) -> int:
-        """Carry budget taken by the launched runs of ``carrying`` (and ``extra``'s)."""
-        names = carrying | ({extra.experiment} if extra else set())
-        runs = [j for j in launched.values() if j.experiment in names]
-        runs += [extra] if extra is not None else []
-        return sum(carry.state_bytes(j.experiment) for j in runs)
-
     done: set[str] = set()
     failed: dict[str, str] = {}
     crashed: set[str] = set()  # the jobs whose process failed (not stopped, not skipped)
@@ -232,24 +272,10 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
                 saved = carry.saved_state(out, job) if options.resume_runs else None
                 done_epochs = carry.saved_epochs(saved, run_epochs(job, options))
                 expect = expected_s(job, options, timings, done_epochs)
-                resumable = experiments.get(job.experiment).resumable
-                # a resumable run may go on to its cap: whether the limit can stop it
-                # is judged by that time
-                longest = expected_s(job, options, timings, done_epochs, to_cap=resumable)
-                if not (carry_on and resumable):
-                    if longest > left:
-                        finish(job, f"not started: expected {longest:.0f} s, {left:.0f} s left")
-                        continue
-                elif longest > left or job.experiment in carrying:  # its state may travel
-                    ahead = epochs_ahead(job, options, done_epochs)
-                    need, free = reserved(job) - reserved(), options.carry_bytes - reserved()
-                    why = carry.refuse_unfinished(expect, left, ahead, need, free)
-                    if why:
-                        finish(job, why)
-                        continue
-                    carrying.add(job.experiment)
-                if resumable:
-                    launched[job.key] = job
+                why = admit(job, options, left, done_epochs, timings, launched, carrying)
+                if why:
+                    finish(job, why)
+                    continue
                 running[job.key] = _launch(job, options, out, logs, threads, env)
                 started[job.key] = (time.perf_counter(), expect)
         if over:

@@ -1,0 +1,144 @@
+"""How many device calls a plan takes: the runner's rules replayed on its estimates.
+
+One device call trains for :data:`~.plan.GPU_CALL_S` seconds; the plan is then run in
+pieces (``reproduce --resume``, one call per session). Dividing the plan's wall time by
+that length undercounts: a job starts only if the fit rule admits it
+(:func:`.runner.admit`), a GAN run that the limit stops goes on in the next call only if
+its saved state fits the carry budget, and ``--import --complete-only`` keeps only the
+experiments whose every seed finished. :func:`simulate_calls` replays all three, call
+after call, taking every estimate as exact, until the plan is done or a call makes no
+progress.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import experiments
+from . import carry
+from .plan import Job, priority_order
+from .runner import RunOptions, admit, epochs_ahead, expected_s, run_epochs
+
+__all__ = ["Call", "simulate_calls"]
+
+
+@dataclass
+class Call:
+    """What one simulated device call does."""
+
+    finished: list[str] = field(default_factory=list)  # job keys that finished
+    imported: list[str] = field(default_factory=list)  # experiments whose every seed did
+    carried: dict[str, int] = field(default_factory=dict)  # job key -> epochs saved
+    dropped: list[str] = field(default_factory=list)  # saved states with no room: restart
+    not_started: list[str] = field(default_factory=list)  # refused by the fit rule
+
+    def summary(self, index: int) -> str:
+        carried = f", {len(self.carried)} GAN run(s) carried" if self.carried else ""
+        dropped = f", {len(self.dropped)} saved state(s) dropped" if self.dropped else ""
+        return (
+            f"call {index}: {len(self.finished)} runs finish, "
+            f"{len(self.imported)} experiments imported whole{carried}{dropped}"
+        )
+
+
+def _one_call(
+    plan: list[Job], saved: dict[str, int], options: RunOptions, call_s: float
+) -> tuple[Call, dict[str, int]]:
+    """Replay one call of ``plan`` (the jobs of the experiments not yet imported), starting
+    from the ``saved`` epochs of carried GAN states; returns the call and the next saved."""
+    by_exp: dict[str, list[Job]] = {}
+    for j in plan:
+        by_exp.setdefault(j.experiment, []).append(j)
+    pending = priority_order(plan)
+    call = Call()
+    done: set[str] = set()
+    failed: set[str] = set()
+    launched: dict[str, Job] = {}
+    carrying: set[str] = set()
+    running: list[tuple[float, str]] = []  # (end, key), a heap
+    began: dict[str, tuple[float, int]] = {}  # key -> (start, epochs saved at start)
+    now = 0.0
+    while True:
+        for job in list(pending):
+            deps = [d.key for r in job.requires for d in by_exp.get(r, [])]
+            if any(d in failed for d in deps):
+                pending.remove(job)
+                failed.add(job.key)
+            elif len(running) < options.jobs and all(d in done for d in deps):
+                pending.remove(job)
+                start_epochs = saved.get(job.key, 0)
+                if admit(job, options, call_s - now, start_epochs, (), launched, carrying):
+                    failed.add(job.key)
+                    call.not_started.append(job.key)
+                    continue
+                length = expected_s(job, options, (), start_epochs)
+                heapq.heappush(running, (now + length, job.key))
+                began[job.key] = (now, start_epochs)
+        if not running or running[0][0] > call_s:
+            break
+        now, key = heapq.heappop(running)
+        done.add(key)
+        call.finished.append(key)
+    jobs = {j.key: j for j in plan}
+    progress: dict[str, int] = {}  # the epochs each GAN run has saved at the end
+    for key in done:
+        if experiments.get(jobs[key].experiment).resumable:  # ended by its rule: evaluate
+            progress[key] = run_epochs(jobs[key], options)
+    for _, key in running:  # stopped by the limit: its last finished epoch is saved
+        job, (start, before) = jobs[key], began[key]
+        if not experiments.get(job.experiment).resumable:
+            continue
+        ahead = epochs_ahead(job, options, before)
+        fixed = expected_s(job, options, (), run_epochs(job, options))  # the fixed part
+        epoch_s = (expected_s(job, options, (), before) - fixed) / max(1, ahead)
+        progress[key] = before + max(0, int((call_s - start - fixed / 2) // epoch_s))
+    for key, epochs in saved.items():  # carried in, not run again
+        progress.setdefault(key, epochs)
+    call.imported = sorted(
+        name for name, runs in by_exp.items() if all(j.key in done for j in runs)
+    )
+    reserved = {k for k, j in launched.items() if j.experiment in carrying}
+    candidates = [
+        (key, carry.state_bytes(jobs[key].experiment), epochs, key in reserved)
+        for key, epochs in progress.items()
+        if jobs[key].experiment not in call.imported and epochs > 0
+    ]
+    chosen, call.dropped = carry.choose(candidates, options.carry_bytes)
+    call.carried = {k: progress[k] for k in chosen}
+    return call, dict(call.carried)
+
+
+def simulate_calls(
+    plan: list[Job],
+    jobs: int,
+    call_s: float,
+    carry_bytes: int,
+    max_calls: int = 50,
+) -> tuple[list[Call], list[str]]:
+    """Replay ``plan`` (gpu budget, on ``cuda`` with ``jobs`` processes) in device calls of
+    ``call_s`` seconds of training with ``carry_bytes`` of saved GAN states between calls.
+
+    Returns the calls and the experiments still not imported when a call made no progress
+    (or after ``max_calls``): those never fit a call under these rules."""
+    options = RunOptions(
+        out=Path("."),
+        device="cuda",
+        budget="gpu",
+        jobs=jobs,
+        resume_runs=True,
+        carry_bytes=carry_bytes,
+    )
+    left = list(plan)
+    saved: dict[str, int] = {}
+    calls: list[Call] = []
+    while left and len(calls) < max_calls:
+        call, next_saved = _one_call(left, saved, options, call_s)
+        calls.append(call)
+        imported = set(call.imported)
+        left = [j for j in left if j.experiment not in imported]
+        if not imported and next_saved == saved:
+            break
+        saved = next_saved
+    return calls, sorted({j.experiment for j in left})
