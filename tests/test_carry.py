@@ -19,9 +19,10 @@ from mtl_tutorial.errors import WeightsIntegrityError
 from mtl_tutorial.experiments import ch5_mtcgan
 from mtl_tutorial.experiments.resume import full_checkpoint
 from mtl_tutorial.reproduce import carry, runner
+from mtl_tutorial.reproduce.fit import epochs_ahead, expected_s
 from mtl_tutorial.reproduce.pack import INDEX, Packer, import_results, read_index
 from mtl_tutorial.reproduce.plan import Job
-from mtl_tutorial.reproduce.runner import RunOptions, epochs_ahead, expected_s, run_plan
+from mtl_tutorial.reproduce.runner import RunOptions, run_plan
 
 MiB = 1 << 20
 
@@ -108,6 +109,8 @@ def test_the_bytes_reserved_for_a_gan_run_cover_its_saved_state(tmp_path, mnist_
     assert meta["max_epochs"] == meta["epochs"] == 1  # a quick run's cap is what it trained
     size = full_checkpoint(tmp_path, name, 0).stat().st_size
     assert size <= carry.state_bytes(name) <= size + carry.STATE_OVERHEAD
+    final = path.stat().st_size  # what a finished run travels as
+    assert final <= carry.final_bytes(name) <= final + carry.STATE_OVERHEAD
     assert carry.state_bytes("cgan") < 6 * MiB < 8 * MiB < carry.state_bytes(name) < 9 * MiB
 
 
@@ -230,3 +233,106 @@ def test_the_cli_takes_the_carry_budget_and_the_resume_folder(tmp_path, monkeypa
     assert "--resume-dir goes with --complete-only" in capsys.readouterr().err
     assert main(["reproduce", "--only", "cgan", "--carry-mib", "20", "--out", str(tmp_path)]) == 2
     assert "--carry-mib goes with --resume" in capsys.readouterr().err
+
+
+def _finished(path: Path, seed: int, budget: str = "gpu", device: str = "cpu (1 threads)") -> Path:
+    """A stand-in for a GAN run's final checkpoint: ended by its rule at 22 of 40 epochs."""
+    meta = {"experiment": "cgan", "seed": seed, "epochs": 22, "max_epochs": 40, "quick": False}
+    meta.update(budget=budget, device=device, metrics={"fid": 5.0}, history=[{"fid": 5.0}] * 22)
+    return save_checkpoint(path, nn.Linear(4, 4), meta)
+
+
+def test_a_finished_run_travels_as_its_final_checkpoint_and_is_not_run_again(tmp_path, monkeypatch):
+    """A finished seed of an experiment another seed of which the limit stopped goes to the
+    next call as its final checkpoint (a quarter of a saved state), ahead of the stopped
+    run; the next call packs and records it as it is, without launching a worker."""
+    plan = [Job("cgan", s, "gan", {"cpu": 6, "gpu": 40}) for s in (0, 1)]
+    call1 = tmp_path / "call1"
+    stopped = _saved(full_checkpoint(call1 / "runs", "cgan", 0), 9)
+    _saved(full_checkpoint(call1 / "runs", "cgan", 1), 22)  # its state: not what travels
+    final = _finished(call1 / "runs" / "cgan" / "seed1.pt", 1)
+    options = RunOptions(out=call1, budget="gpu", resume_runs=True)
+    packer = Packer(call1 / "pack", info={"ship_seed": 0, "planned": [j.key for j in plan]})
+    room = final.stat().st_size  # room for the finished run only: it goes first
+    keys = runner._carry_saved(
+        plan, set(), set(), {"cgan/seed1"}, call1, packer,
+        dataclasses.replace(options, carry_bytes=room),
+    )  # fmt: skip
+    assert keys == ["cgan/seed1"] and final.stat().st_size * 3 < stopped.stat().st_size
+    assert packer.index["resume"][0]["finished"] and packer.index["resume"][0]["epochs"] == 40
+
+    resume = tmp_path / "send" / "resume"
+    imported = import_results(call1 / "pack", tmp_path / "w", complete_only=True, resume_dir=resume)
+    assert imported["saved_states"] == ["cgan/seed1 (40 epochs, finished)"]
+    assert (resume / "cgan" / "seed1.pt").read_bytes() == final.read_bytes()
+
+    call2 = tmp_path / "call2"
+    shutil.copytree(resume, call2 / "runs")  # what the device script does
+    launched = []
+
+    def fake_launch(job, options, out, logs, threads, env):
+        launched.append(job.key)
+        raise AssertionError("a finished run was launched again")
+
+    monkeypatch.setattr(runner, "_launch", fake_launch)
+    monkeypatch.setattr(runner, "_warm_data", lambda plan: None)
+    summary = run_plan(plan[1:], dataclasses.replace(options, out=call2))
+    assert launched == [] and summary["finished"] == ["cgan/seed1"]
+    (row,) = read_index(call2 / "pack")["runs"]
+    assert row["meta"]["metrics"] == {"fid": 5.0} and row["meta"]["epochs"] == 22
+    staged = pretrained.manifest(call2 / "weights")["cgan"]["runs"]
+    assert [r["seed"] for r in staged] == [1]
+
+
+@pytest.mark.parametrize(
+    "change", ["budget", "device", "cap", "quick", "seed", "unreadable", "not resumable"]
+)
+def test_a_final_checkpoint_is_taken_only_for_the_same_run(tmp_path, change):
+    job = Job("cgan", 1, "gan", {"cpu": 6, "gpu": 40})
+    path = tmp_path / "runs" / "cgan" / "seed1.pt"
+    _finished(path, 1)
+    assert carry.finished_run(tmp_path, job, "gpu", "cpu", 40, False) == path
+    args = {"budget": "gpu", "kind": "cpu", "cap": 40, "quick": False}
+    if change == "budget":
+        _finished(path, 1, budget="cpu")
+    elif change == "device":
+        _finished(path, 1, device="cuda (NVIDIA H200)")
+    elif change == "cap":
+        args["cap"] = 15
+    elif change == "quick":
+        args["quick"] = True
+    elif change == "seed":
+        _finished(path, 2)
+    elif change == "unreadable":
+        path.write_bytes(b"cut off")
+    else:
+        job = Job("multimnist-hard", 1, "multimnist", {"cpu": 12, "gpu": 12})
+        shutil.copytree(tmp_path / "runs" / "cgan", tmp_path / "runs" / "multimnist-hard")
+    assert carry.finished_run(tmp_path, job, **args) is None
+
+
+def test_only_runs_that_travel_reserve_carry_room_each_for_what_it_travels_as():
+    """15 s fixed + 10 s an epoch, 20 epochs expected, 40 at most: 215 s, 415 s to the cap."""
+    from mtl_tutorial.reproduce.fit import admit
+
+    estimate = {"cpu": 215.0, "fixed_cpu": 15.0, "epochs": 20}
+    seeds = [Job("cgan", s, "gan", {"cpu": 6, "gpu": 40}, (), estimate) for s in (0, 1, 2)]
+    state, final = carry.state_bytes("cgan"), carry.final_bytes("cgan")
+    assert final * 3 < state
+    plain = RunOptions(out=Path("."), budget="gpu", resume_runs=True)
+    assert "expected 415 s, 300 s left" in admit(seeds[0], plain, 300)  # no carry: to the cap
+    options = dataclasses.replace(plain, carry_bytes=state + final)
+    launched, carrying = {}, set()
+    # expected to finish (215 s of 300): it starts and reserves nothing
+    assert admit(seeds[0], options, 300, 0, (), launched, carrying) is None
+    assert carrying == set() and launched["cgan/seed0"] == (seeds[0], final)
+    # expected to outlast the limit: its state and its finishing sibling's checkpoint travel
+    tight = dataclasses.replace(options, carry_bytes=state + final - 1)
+    assert "no room to carry" in admit(seeds[1], tight, 100, 0, (), dict(launched), set())
+    assert admit(seeds[1], options, 100, 0, (), launched, carrying) is None
+    assert carrying == {"cgan"}
+    # its experiment now travels: a third run needs room even if it would finish
+    refused = admit(seeds[2], options, 300, 0, (), launched, carrying)
+    assert "no room to carry" in refused and "not two epochs" not in refused
+    roomy = dataclasses.replace(options, carry_bytes=state + 2 * final)
+    assert admit(seeds[2], roomy, 300, 0, (), launched, carrying) is None

@@ -3,7 +3,7 @@
 One device call trains for :data:`~.plan.GPU_CALL_S` seconds; the plan is then run in
 pieces (``reproduce --resume``, one call per session). Dividing the plan's wall time by
 that length undercounts: a job starts only if the fit rule admits it
-(:func:`.runner.admit`), a GAN run that the limit stops goes on in the next call only if
+(:func:`.fit.admit`), a GAN run that the limit stops goes on in the next call only if
 its saved state fits the carry budget, and ``--import --complete-only`` keeps only the
 experiments whose every seed finished. :func:`simulate_calls` replays all three, call
 after call, taking every estimate as exact, until the plan is done or a call makes no
@@ -18,8 +18,9 @@ from pathlib import Path
 
 from .. import experiments
 from . import carry
+from .fit import admit, epochs_ahead, expected_s, run_epochs
+from .options import RunOptions
 from .plan import Job, priority_order
-from .runner import RunOptions, admit, epochs_ahead, expected_s, run_epochs
 
 __all__ = ["Call", "simulate_calls"]
 
@@ -55,7 +56,7 @@ def _one_call(
     call = Call()
     done: set[str] = set()
     failed: set[str] = set()
-    launched: dict[str, Job] = {}
+    launched: dict[str, tuple[Job, int]] = {}
     carrying: set[str] = set()
     running: list[tuple[float, str]] = []  # (end, key), a heap
     began: dict[str, tuple[float, int]] = {}  # key -> (start, epochs saved at start)
@@ -99,11 +100,13 @@ def _one_call(
     call.imported = sorted(
         name for name, runs in by_exp.items() if all(j.key in done for j in runs)
     )
-    reserved = {k for k, j in launched.items() if j.experiment in carrying}
-    candidates = [
-        (key, carry.state_bytes(jobs[key].experiment), epochs, key in reserved)
+    reserved = {k for k, (j, _) in launched.items() if j.experiment in carrying}
+    candidates = [  # a finished run travels as its final checkpoint, first (as the runner)
+        (key, carry.final_bytes(name), epochs, True)
+        if key in done
+        else (key, carry.state_bytes(name), epochs, key in reserved)
         for key, epochs in progress.items()
-        if jobs[key].experiment not in call.imported and epochs > 0
+        if (name := jobs[key].experiment) not in call.imported and epochs > 0
     ]
     chosen, call.dropped = carry.choose(candidates, options.carry_bytes)
     call.carried = {k: progress[k] for k in chosen}

@@ -36,11 +36,14 @@ from ..checkpoint import read_checkpoint
 from ..errors import CheckpointError
 from ..experiments.resume import full_checkpoint
 from ..files import atomic_write_bytes
+from ..provenance import run_budget, run_cap, run_device_kind
 from .plan import Job
 
 __all__ = [
     "STATE_OVERHEAD",
     "choose",
+    "final_bytes",
+    "finished_run",
     "refuse_unfinished",
     "saved_epochs",
     "saved_state",
@@ -68,12 +71,44 @@ def state_bytes(name: str) -> int:
     return 4 * (weights + 2 * trained) + STATE_OVERHEAD
 
 
+@functools.cache
+def final_bytes(name: str) -> int:
+    """About what a finished run of the GAN ``name`` saves, from above: 4 bytes for each
+    weight of the EMA generator (what ships), plus :data:`STATE_OVERHEAD` (1.3 MiB for
+    ``cgan``, a quarter of :func:`state_bytes`)."""
+    from ..experiments.ch5_mtcgan import VARIANTS
+    from ..models.mtcgan import GAN
+
+    weights = GAN(VARIANTS[name][1]).generator_ema.state_dict().values()
+    return 4 * sum(t.numel() for t in weights) + STATE_OVERHEAD
+
+
 def saved_state(out: Path, job: Job) -> Path | None:
     """The saved state under the plan folder ``out`` that ``job`` would resume from, if any."""
     if not experiments.get(job.experiment).resumable:
         return None
     path = full_checkpoint(Path(out) / "runs", job.experiment, job.seed)
     return path if path.is_file() else None
+
+
+def finished_run(out: Path, job: Job, budget: str, kind: str, cap: int, quick: bool) -> Path | None:
+    """The checkpoint of ``job``'s run that an earlier call finished and carried in
+    (``out/runs/<experiment>/seed<S>.pt``), if it is a resumable experiment's and its meta
+    says it is that run: same seed, trained and evaluated under ``budget`` on a device of
+    ``kind`` to the cap ``cap``, ``--quick`` or not as ``quick``; else None."""
+    if not experiments.get(job.experiment).resumable:
+        return None
+    path = Path(out) / "runs" / job.experiment / f"seed{job.seed}.pt"
+    try:
+        meta = read_checkpoint(path)["meta"] if path.is_file() else None
+    except (CheckpointError, OSError):
+        return None
+    if meta is None or not meta.get("metrics") or not meta.get("epochs"):
+        return None
+    same = (meta.get("experiment"), meta.get("seed"), bool(meta.get("quick")))
+    if same != (job.experiment, job.seed, quick) or run_budget(meta) != budget:
+        return None
+    return path if run_device_kind(meta) == kind and run_cap(meta) == cap else None
 
 
 def saved_epochs(path: Path | None, cap: int = 0) -> int:
@@ -97,9 +132,10 @@ def refuse_unfinished(
     """Why a resumable job expected to need ``expect_s`` seconds for its ``epochs_left``
     epochs may not start with ``left_s`` seconds left and ``free_bytes`` of carry budget;
     None if it may: two epochs' time fits (one to save, one for start-up and the last
-    write) and so does its saved state of ``state_bytes``."""
+    write) and so do the ``state_bytes`` it needs to travel. ``epochs_left`` 0: a job
+    expected to finish, whose final checkpoint travels: only the room is checked."""
     epoch_s = expect_s / max(1, epochs_left)
-    if 2 * epoch_s > left_s:
+    if epochs_left and 2 * epoch_s > left_s:
         return f"not started: expected {expect_s:.0f} s, {left_s:.0f} s left, not two epochs"
     if state_bytes > free_bytes:
         return (
@@ -144,8 +180,12 @@ def write_saved_states(
         name, seed = row["experiment"], row["seed"]
         if name in imported:
             continue
-        path = full_checkpoint(folder, name, seed)
+        if row.get("finished"):  # its final checkpoint: the next call only packs it
+            path = folder / name / f"seed{seed}.pt"
+        else:
+            path = full_checkpoint(folder, name, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data[(name, seed)])
-        written.append(f"{name}/seed{seed} ({row['epochs']} epochs)")
+        done = ", finished" if row.get("finished") else ""
+        written.append(f"{name}/seed{seed} ({row['epochs']} epochs{done})")
     return written

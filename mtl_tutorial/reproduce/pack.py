@@ -124,16 +124,22 @@ class Packer:
         self._write_index()
         return row
 
-    def carry(self, experiment: str, seed: int, path: Path, epochs: int) -> bool:
-        """Pack the saved training state ``path`` of a run that did not finish whole here,
-        after ``epochs`` epochs, for the next call (:mod:`.carry`); False if it does not fit."""
-        placed = self._place(f"resume/{experiment}/seed{seed}_full.pt", Path(path))
+    def carry(
+        self, experiment: str, seed: int, path: Path, epochs: int, finished: bool = False
+    ) -> bool:
+        """Pack the saved training state ``path`` of a run of an experiment that did not
+        finish whole here, after ``epochs`` epochs, for the next call (:mod:`.carry`); a
+        ``finished`` run's final checkpoint instead. False if it does not fit."""
+        member = f"seed{seed}.pt" if finished else f"seed{seed}_full.pt"
+        placed = self._place(f"resume/{experiment}/{member}", Path(path))
         if placed is None:
             self.drop(experiment, seed, "pack full: its saved state is not carried")
             return False
         archive, member, tmp = placed
         row = {"experiment": experiment, "seed": seed, "epochs": epochs, "archive": archive}
         row.update(member=member, sha256=pretrained.sha256_of(path))
+        if finished:
+            row["finished"] = True
         self.index["resume"].append(row)
         os.replace(tmp, self._archive_path(archive))
         self._write_index()

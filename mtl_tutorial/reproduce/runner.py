@@ -5,13 +5,12 @@ staging weights folder: a copy of the shipped manifest without the planned exper
 plus the weight files of the dependencies that are not retrained), ``logs/`` (one log per
 job) and, unless ``pack_dir`` says otherwise, ``pack/``.
 
-With a time limit, a job starts only if it is expected to finish in the time left: its
-estimate, under the jobs sharing the device, scaled by how long the runs finished so far
-took against their estimates (:func:`expected_s`). What does not start is listed as not
-started, for a later ``--resume``; what still runs at the limit is stopped. Under
-``--resume`` with a carry budget (``RunOptions.carry_bytes``) a GAN run may start even if
-it cannot finish, and the saved states of the unfinished GAN experiments' runs are packed
-for the next call (:mod:`.carry`).
+With a time limit, a job starts only if the fit rule admits it (:mod:`.fit`). What does
+not start is listed as not started, for a later ``--resume``; what still runs at the limit
+is stopped. Under ``--resume`` with a carry budget (``RunOptions.carry_bytes``) a GAN run
+may start even if it cannot finish, and the unfinished GAN experiments' runs are packed
+for the next call (:mod:`.carry`): a stopped run's saved state, a finished run's final
+checkpoint, which the next call packs as it is instead of running it again.
 """
 
 from __future__ import annotations
@@ -19,12 +18,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,36 +30,12 @@ from .. import experiments, pretrained
 from ..checkpoint import read_checkpoint
 from ..utils import describe_device, progress
 from . import carry
-from .pack import Packer, PackLimits
-from .plan import GPU_PARALLEL_EFFICIENCY, Job, priority_order
+from .fit import admit, expected_s, run_epochs
+from .options import RunOptions
+from .pack import Packer
+from .plan import Job, priority_order
 
-__all__ = [
-    "RunOptions",
-    "admit",
-    "default_jobs",
-    "epochs_ahead",
-    "expected_s",
-    "prepare_staging",
-    "run_plan",
-]
-
-
-@dataclass
-class RunOptions:
-    """How to run a plan."""
-
-    out: Path
-    device: str = "cpu"
-    budget: str = "cpu"
-    jobs: int = 1
-    epochs: int | None = None  # overrides every experiment's budget (``--quick``: 1)
-    quick: bool = False
-    ship_seed: int = 0
-    pack_dir: Path | None = None
-    limits: PackLimits = field(default_factory=PackLimits)
-    time_limit_s: float | None = None
-    resume_runs: bool = False  # resumable runs (the GANs) go on from their last epoch in out/runs
-    carry_bytes: int = 0  # under resume_runs: saved states packed for the next call (.carry)
+__all__ = ["RunOptions", "default_jobs", "prepare_staging", "run_plan"]
 
 
 def default_jobs(device: str) -> int:
@@ -110,95 +82,6 @@ def _warm_data(plan: list[Job]) -> None:
         MNISTDigits("train"), MNISTDigits("test")
 
 
-def run_epochs(job: Job, options: RunOptions) -> int:
-    """The epochs ``job`` trains in this plan: its budget's, or ``options.epochs``
-    (``--quick``: 1) raised to the fewest the experiment can run (4 for a staged schedule)."""
-    if options.epochs is None:
-        return job.epochs.get(options.budget) or 1
-    return max(options.epochs, experiments.get(job.experiment).min_epochs)
-
-
-def epochs_ahead(job: Job, options: RunOptions, done: int = 0, to_cap: bool = False) -> int:
-    """The epochs ``job`` is expected to train in this plan after the ``done`` epochs of a
-    saved state: up to the epochs its estimate counts (a stopping rule usually ends a GAN
-    before its cap), at least one while the cap is not reached; ``to_cap``: up to the cap."""
-    epochs = run_epochs(job, options)
-    expected = epochs if to_cap else min(epochs, job.estimate_s.get("epochs") or epochs)
-    return expected - done if done < expected else max(0, min(1, epochs - done))
-
-
-def expected_s(
-    job: Job,
-    options: RunOptions,
-    finished: Sequence[tuple[float, float]] = (),
-    done: int = 0,
-    to_cap: bool = False,
-) -> float:
-    """Seconds ``job`` should take in this plan: its estimate for the device (slowed by
-    the jobs sharing a GPU), its fixed part (start-up, final evaluation) plus its epochs'
-    part for the epochs it has ahead (:func:`epochs_ahead`: fewer with ``options.epochs``
-    or the ``done`` epochs of a saved state it resumes), times the median ratio of
-    measured to expected seconds over the runs ``finished`` so far (from three on).
-
-    ``finished``: ``(expected, measured)`` seconds of the finished runs."""
-    kind = torch.device(options.device).type
-    estimate = job.estimate_s.get(kind, job.estimate_s.get("cpu", 0.0))
-    fixed = min(estimate, job.estimate_s.get(f"fixed_{kind}", 0.0))
-    counted = job.estimate_s.get("epochs") or job.epochs.get(options.budget) or 1
-    estimate = fixed + (estimate - fixed) * epochs_ahead(job, options, done, to_cap) / counted
-    if kind == "cuda" and options.jobs > 1:
-        estimate /= GPU_PARALLEL_EFFICIENCY
-    ratios = [m / e for e, m in finished if e > 0]
-    return estimate * (statistics.median(ratios) if len(ratios) >= 3 else 1.0)
-
-
-def _reserved(launched: dict[str, Job], carrying: set[str], extra: Job | None = None) -> int:
-    """Carry budget taken by the launched runs of the ``carrying`` experiments (and by
-    ``extra``'s experiment's, ``extra`` included)."""
-    names = carrying | ({extra.experiment} if extra else set())
-    runs = [j for j in launched.values() if j.experiment in names]
-    runs += [extra] if extra is not None else []
-    return sum(carry.state_bytes(j.experiment) for j in runs)
-
-
-def admit(
-    job: Job,
-    options: RunOptions,
-    left: float,
-    done_epochs: int = 0,
-    finished: Sequence[tuple[float, float]] = (),
-    launched: dict[str, Job] | None = None,
-    carrying: set[str] | None = None,
-) -> str | None:
-    """The fit rule: why ``job`` (with ``done_epochs`` saved) may not start with ``left``
-    seconds of the time limit left, or None if it may, in which case it is recorded in
-    ``launched`` (a resumable job) and its experiment in ``carrying`` (expected to outlast
-    the limit under a carry budget). ``finished``: as for :func:`expected_s`.
-
-    A job must be expected to finish in the time left; a resumable run (a GAN) may go on
-    to its cap, so that is judged by the time to its cap. Under a carry budget a resumable
-    run may start although it may not finish, if :func:`carry.refuse_unfinished` allows."""
-    launched = {} if launched is None else launched
-    carrying = set() if carrying is None else carrying
-    resumable = experiments.get(job.experiment).resumable
-    longest = expected_s(job, options, finished, done_epochs, to_cap=resumable)
-    if not (options.carry_bytes and options.resume_runs and resumable):
-        if longest > left:
-            return f"not started: expected {longest:.0f} s, {left:.0f} s left"
-    elif longest > left or job.experiment in carrying:  # its state may travel
-        expect = expected_s(job, options, finished, done_epochs)
-        ahead = epochs_ahead(job, options, done_epochs)
-        taken = _reserved(launched, carrying)
-        need = _reserved(launched, carrying, job) - taken
-        why = carry.refuse_unfinished(expect, left, ahead, need, options.carry_bytes - taken)
-        if why:
-            return why
-        carrying.add(job.experiment)
-    if resumable:
-        launched[job.key] = job
-    return None
-
-
 def _tail(path: Path, lines: int = 3) -> str:
     text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
     return " | ".join(text[-lines:]) or "(no output)"
@@ -239,7 +122,7 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
     started: dict[str, tuple[float, float]] = {}  # job -> (start time, expected seconds)
     timings: list[tuple[float, float]] = []  # (expected, measured) of the finished runs
     carry_on = bool(options.carry_bytes and options.resume_runs)
-    launched: dict[str, Job] = {}  # the resumable jobs started in this call
+    launched: dict[str, tuple[Job, int]] = {}  # resumable jobs started here, bytes to carry
     carrying: set[str] = set()  # experiments with a run expected to outlast the limit
     done: set[str] = set()
     failed: dict[str, str] = {}
@@ -269,6 +152,9 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
                 finish(job, "time limit reached" if over else f"skipped: {bad[0]} failed")
             elif len(running) < jobs and all(d in done for d in deps):
                 pending.remove(job)
+                if options.resume_runs and _carried_in(job, options, out, staging, packer):
+                    finish(job, None)  # finished by an earlier call: packed as it is
+                    continue
                 saved = carry.saved_state(out, job) if options.resume_runs else None
                 done_epochs = carry.saved_epochs(saved, run_epochs(job, options))
                 expect = expected_s(job, options, timings, done_epochs)
@@ -302,7 +188,7 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             finish(job, None)
     carried: list[str] = []
     if carry_on:
-        reserved_keys = {k for k, j in launched.items() if j.experiment in carrying}
+        reserved_keys = {k for k, (j, _) in launched.items() if j.experiment in carrying}
         carried = _carry_saved(plan, reserved_keys, crashed, done, out, packer, options)
     return {
         "finished": sorted(done),
@@ -328,15 +214,22 @@ def _carry_saved(
     unfinished = {j.experiment for j in plan if j.key not in done}
     found = {}
     for job in plan:
+        if job.experiment not in unfinished or not experiments.get(job.experiment).resumable:
+            continue
+        cap = run_epochs(job, options)
+        if job.key in done:  # finished: its final checkpoint travels, a quarter of the state
+            final = out / "runs" / job.experiment / f"seed{job.seed}.pt"
+            found[job.key] = (job, final, cap, True)
+            continue
         path = carry.saved_state(out, job)
-        if job.experiment not in unfinished or path is None:
+        if path is None:
             continue
         if job.key in crashed:
             packer.drop(job.experiment, job.seed, "its run failed (see its log): not carried")
             continue
-        found[job.key] = (job, path, carry.saved_epochs(path, run_epochs(job, options)))
-    chosen, left = carry.choose(
-        [(k, p.stat().st_size, e, k in reserved) for k, (_, p, e) in found.items()],
+        found[job.key] = (job, path, carry.saved_epochs(path, cap), False)
+    chosen, left = carry.choose(  # finished runs first: losing one loses a whole run
+        [(k, p.stat().st_size, e, k in reserved or f) for k, (_, p, e, f) in found.items()],
         options.carry_bytes,
     )
     packed = [
@@ -346,6 +239,25 @@ def _carry_saved(
         job = found[key][0]
         packer.drop(job.experiment, job.seed, "no room in the carry budget: starts again")
     return packed
+
+
+def _carried_in(job: Job, options: RunOptions, out: Path, staging: Path, packer: Packer) -> bool:
+    """If an earlier call finished ``job``'s run and carried its checkpoint in
+    (:func:`carry.finished_run`), record it in the staging weights and the pack as a
+    worker would have, and say so."""
+    kind = torch.device(options.device).type
+    path = carry.finished_run(
+        out, job, options.budget, kind, run_epochs(job, options), options.quick
+    )
+    if path is None:
+        return False
+    ship = job.seed == options.ship_seed
+    if ship:
+        pretrained.ship(job.experiment, path, staging)
+    else:
+        pretrained.record_run(job.experiment, path, staging)
+    packer.add(read_checkpoint(path)["meta"], path if ship else None)
+    return True
 
 
 def _launch(
