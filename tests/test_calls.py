@@ -76,3 +76,14 @@ def test_the_dry_run_takes_the_carry_budget_to_simulate(capsys):
     assert main([*argv, "--carry-mib", "64"]) == 0
     out = capsys.readouterr().out
     assert "64 MiB of saved GAN states" in out and "never finished" not in out
+
+
+def test_the_saved_states_share_the_calls_pack_with_the_shipped_weights(monkeypatch):
+    from mtl_tutorial.reproduce import calls
+
+    plan = [_gan(seed) for seed in (0, 1, 2)]
+    roomy, _ = simulate_calls(plan, jobs=3, call_s=120, carry_bytes=64 * MiB)
+    assert len(roomy[0].carried) == 3
+    monkeypatch.setattr(calls, "PACK_BYTES", 2 * carry.state_bytes("cgan"))
+    full, _ = simulate_calls(plan, jobs=3, call_s=120, carry_bytes=64 * MiB)
+    assert len(full[0].carried) == 2 and len(full[0].dropped) == 1

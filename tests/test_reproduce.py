@@ -171,7 +171,9 @@ def test_more_seeds_join_an_entry_of_their_budget_and_never_one_of_another(tmp_p
         import_results(tmp_path / "other", weights)
     elsewhere = Packer(tmp_path / "elsewhere", info={"quick": True, "ship_seed": 0})
     elsewhere.add({**meta, "device": "cuda (NVIDIA H200)"})  # same budget, another device
-    with pytest.raises(ValueError, match="on cuda.*on \\['cpu'\\].*never mixes budgets, epoch caps or kinds"):
+    with pytest.raises(
+        ValueError, match="on cuda.*on \\['cpu'\\].*never mixes budgets, epoch caps or kinds"
+    ):
         import_results(tmp_path / "elsewhere", weights)
     assert [r["seed"] for r in pretrained.manifest(weights)[NAME]["runs"]] == [0, 3]
 
@@ -279,7 +281,13 @@ def test_resume_leaves_out_the_experiments_already_trained_on_that_device(tmp_pa
     monkeypatch.setenv(pretrained.WEIGHTS_ENV_VAR, str(weights))  # as on the device
     hard = build_plan(["shapes-nt-r000-hard"], seeds=(0,), budget="gpu", resume_on="cuda")
     prepare_staging(hard, tmp_path / "staging")  # the resumed plan reads the finished baseline
-    assert (tmp_path / "staging" / f"{NAME}.pt").is_file()
+    staged = pretrained.manifest(tmp_path / "staging")[NAME]
+    assert [r["seed"] for r in staged["runs"]] == [0, 1]  # its recorded metrics are read
+    assert not (tmp_path / "staging" / f"{NAME}.pt").exists()  # its weights are not
+    # so a Δm baseline whose weight file stayed behind is not trained again (a judge is)
+    (weights / f"{NAME}.pt").unlink()
+    again = build_plan(["shapes-nt-r000-hard"], seeds=(0,), budget="gpu", resume_on="cuda")
+    assert NAME not in {j.experiment for j in again}
 
 
 def test_import_complete_only_holds_back_experiments_cut_off_halfway(tmp_path):
@@ -431,3 +439,13 @@ def test_under_resume_the_runner_and_worker_let_gan_runs_go_on_from_their_last_e
         argv = ["cgan", "1", f"--out={tmp_path}", f"--result={tmp_path / 'r.json'}", *extra]
         assert worker.main(argv) == 0
     assert seen == [False, True]
+
+
+def test_only_the_judges_weights_are_read_by_other_experiments():
+    """What a device call must be sent besides the manifest: the judges' weight files."""
+    read = {r for e in experiments.all_experiments() for r in e.reads_weights_of}
+    assert read == {"mnist-judge", "mnist-judge-mlp", "mnist-classifier"}
+    for exp in experiments.all_experiments():
+        assert set(exp.reads_weights_of) <= set(exp.requires), exp.name
+    assert experiments.get("genseg-joint").reads_weights_of == ("mnist-classifier",)
+    assert experiments.get("multimnist-hard").reads_weights_of == ()  # Δm: recorded metrics

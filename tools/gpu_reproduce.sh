@@ -7,7 +7,7 @@
 #
 #   tools/gpu_reproduce.sh prepare   # here: MNIST .gz into runs/gpu-send (carried); every
 #                                    # .pt moved to runs/gpu-stash (not sent), except the
-#                                    # campaign's judges and baselines; the room left in the
+#                                    # campaign's judges; the room left in the
 #                                    # 64 MiB sends the GAN runs a call stops on to the next
 #   tools/gpu_reproduce.sh run       # there: measure step costs (first call only), train
 #                                    # what the campaign lacks (stopped GAN runs go on from
@@ -37,18 +37,17 @@ case "${1:-}" in
 prepare)
   mkdir -p "$SEND/data/MNIST/raw" "$STASH" "$CAMPAIGN"
   cp "$RAW_SOURCE"/*-ubyte.gz "$SEND/data/MNIST/raw/"
-  # the campaign's weights that other experiments' metrics read (judges, baselines)
-  # travel: the resumed plan scores against them instead of retraining them (<= 14 MiB)
-  read_by_others=$(MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -c 'from mtl_tutorial import experiments, pretrained
-m = pretrained.manifest()
-needed = {r for e in experiments.all_experiments() for r in e.requires}
-print("\n".join(sorted(m[n]["file"] for n in needed if "file" in m.get(n, {}))))')
-  # the bytes those weights will add once trained: the package's copies' sizes
-  to_come=$(MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -c 'from mtl_tutorial import experiments, pretrained
+  # the judges' weights in the campaign travel: the resumed plan scores against them
+  # instead of retraining them (<= 8 MiB; the Δm baselines' metrics are in the manifest).
+  # First line: the bytes the judges not yet in the campaign will add (the package's sizes)
+  judges=$(MTL_TUTORIAL_WEIGHTS=$CAMPAIGN "$PYTHON" -c 'from mtl_tutorial import experiments, pretrained
 m, package = pretrained.manifest(), pretrained.manifest(pretrained.WEIGHTS_DIR)
-needed = {r for e in experiments.all_experiments() for r in e.requires}
-files = [pretrained.WEIGHTS_DIR / package[n]["file"] for n in needed if "file" not in m.get(n, {}) and "file" in package.get(n, {})]
-print(sum(f.stat().st_size for f in files if f.is_file()))')
+judges = {r for e in experiments.all_experiments() for r in e.reads_weights_of}
+to_come = [pretrained.WEIGHTS_DIR / package[n]["file"] for n in judges if "file" not in m.get(n, {}) and "file" in package.get(n, {})]
+print(sum(f.stat().st_size for f in to_come if f.is_file()))
+print("\n".join(sorted(m[n]["file"] for n in judges if "file" in m.get(n, {}))))')
+  to_come=$(head -1 <<< "$judges")
+  read_by_others=$(tail -n +2 <<< "$judges")
   # every other .pt of the package and of the campaign, keeping its path
   while IFS= read -r -d '' pt; do
     [[ $pt == "$CAMPAIGN"/* ]] && grep -qxF "${pt#"$CAMPAIGN"/}" <<< "$read_by_others" && continue
@@ -61,7 +60,7 @@ print(sum(f.stat().st_size for f in files if f.is_file()))')
   echo "to send: tree $((tree_bytes >> 20)) MiB + carried $((send_bytes >> 20)) MiB (saved GAN states $((resume_bytes >> 20)) MiB) = $((total >> 20)) MiB (limit $LIMIT_MIB)"
   [ "$total" -le $((LIMIT_MIB << 20)) ] || { echo "too large: run '$0 restore' and check" >&2; exit 1; }
   # what the next call may be sent of the saved states this one packs: the limit, less
-  # this send without its saved states, the judges and baselines still to come, 1 MiB
+  # this send without its saved states, the judges still to come, 1 MiB
   carry=$(( ((LIMIT_MIB - 1) << 20) - (total - resume_bytes) - to_come ))
   carry=$(( carry > 0 ? carry >> 20 : 0 ))
   echo "$carry" > "$SEND/carry-mib"

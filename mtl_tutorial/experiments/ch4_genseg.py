@@ -250,8 +250,8 @@ def _register_genseg(
     if not baseline:
         metric_names += ("delta_m",)
     requires = () if baseline else tuple(sorted(set(GENSEG.baselines.values())))
-    if _samples(tasks, vae):
-        requires += (gan_eval.CLASSIFIER,)  # the judge of classifier_fid
+    judges = (gan_eval.CLASSIFIER,) if _samples(tasks, vae) else ()  # classifier_fid's
+    requires += judges
     register(
         Experiment(
             name,
@@ -264,6 +264,7 @@ def _register_genseg(
             epochs,
             gpu_epochs=gpu_epochs,
             requires=requires,
+            reads_weights_of=judges,
             min_epochs=len(tasks) + 2 if staged else 1,  # split_epochs' minimum
         )
     )

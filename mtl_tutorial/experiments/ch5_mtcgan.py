@@ -376,6 +376,7 @@ def _register_gan(name: str, description: str, config: GANConfig) -> None:
             gpu_epochs=GAN_GPU_EPOCHS,
             expected_epochs=GAN_GPU_EXPECTED_EPOCHS,
             requires=JUDGES,
+            reads_weights_of=JUDGES,
             resumable=True,
         )
     )

@@ -93,6 +93,9 @@ class Experiment:
     training state after every epoch).
     ``expected_epochs``: where a stopping rule usually ends a gpu-budget run before its
     cap, the epochs it is expected to train (time estimates use it; the cap still holds).
+    ``reads_weights_of``: the requirements whose trained weights (not only their recorded
+    metrics) this one's evaluation loads: the judges. The Δm baselines' metrics are read
+    from the manifest, so their weight files need not be at hand.
     """
 
     name: str
@@ -108,6 +111,7 @@ class Experiment:
     min_epochs: int = 1
     resumable: bool = False
     expected_epochs: int | None = None
+    reads_weights_of: tuple[str, ...] = ()
 
     def epochs_for(self, budget: str) -> int:
         """The number of epochs of a run under ``budget`` (``"cpu"`` or ``"gpu"``)."""

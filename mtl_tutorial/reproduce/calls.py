@@ -4,8 +4,9 @@ One device call trains for :data:`~.plan.GPU_CALL_S` seconds; the plan is then r
 pieces (``reproduce --resume``, one call per session). Dividing the plan's wall time by
 that length undercounts: a job starts only if the fit rule admits it
 (:func:`.fit.admit`), a GAN run that the limit stops goes on in the next call only if
-its saved state fits the carry budget, and ``--import --complete-only`` keeps only the
-experiments whose every seed finished. :func:`simulate_calls` replays all three, call
+its saved state fits the carry budget and, with the seed-0 weights of the runs that
+finished, the call's pack (:data:`PACK_BYTES`), and ``--import --complete-only`` keeps only
+the experiments whose every seed finished. :func:`simulate_calls` replays all three, call
 after call, taking every estimate as exact, until the plan is done or a call makes no
 progress.
 """
@@ -16,7 +17,7 @@ import heapq
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import experiments
+from .. import experiments, pretrained
 from . import carry
 from .fit import admit, epochs_ahead, expected_s, run_epochs
 from .options import RunOptions
@@ -42,6 +43,20 @@ class Call:
             f"call {index}: {len(self.finished)} runs finish, "
             f"{len(self.imported)} experiments imported whole{carried}{dropped}"
         )
+
+
+#: what the packs of one call may hold (``tools/gpu_reproduce.sh``: ``--max-total-mib 60``)
+PACK_BYTES = 60 << 20
+
+
+def _shipped_bytes(job: Job) -> int:
+    """About what the pack takes for ``job``'s shipped weights: a GAN's final checkpoint,
+    else the size of the package's weight file of the experiment (0 if it has none)."""
+    if experiments.get(job.experiment).resumable:
+        return carry.final_bytes(job.experiment)
+    entry = pretrained.manifest(pretrained.WEIGHTS_DIR).get(job.experiment, {})
+    path = pretrained.WEIGHTS_DIR / entry.get("file", "-")
+    return path.stat().st_size if path.is_file() else 0
 
 
 def _one_call(
@@ -108,7 +123,9 @@ def _one_call(
         for key, epochs in progress.items()
         if (name := jobs[key].experiment) not in call.imported and epochs > 0
     ]
-    chosen, call.dropped = carry.choose(candidates, options.carry_bytes)
+    shipped = sum(_shipped_bytes(jobs[k]) for k in done if jobs[k].seed == options.ship_seed)
+    room = min(options.carry_bytes, PACK_BYTES - shipped)  # the pack returns both
+    chosen, call.dropped = carry.choose(candidates, room)
     call.carried = {k: progress[k] for k in chosen}
     return call, dict(call.carried)
 

@@ -178,8 +178,9 @@ def build_plan(
 ) -> list[Job]:
     """Every registered experiment matching ``only`` (globs) x ``seeds``, dependencies first.
 
-    A required experiment that is not selected is added when its shipped weight file is
-    missing (the judge classifier); otherwise dependents read its shipped results.
+    A required experiment that is not selected is added when the weights folder lacks
+    what its dependents read: its recorded runs, or for a judge
+    (``Experiment.reads_weights_of``) its weight file; otherwise they read its results.
     ``resume_on`` (a device kind such as ``"cuda"``): leave out the experiments whose
     manifest entry already holds every seed under ``budget`` on that kind of device (an
     experiment is retrained whole or not at all, so an entry never mixes two sessions'
@@ -208,13 +209,17 @@ def build_plan(
         if not selected:
             return []
     pending = sorted(selected)
-    while pending:  # add missing dependencies whose weights are not on disk
+    while pending:  # add the missing dependencies: no runs, or weights read but not on disk
         name = pending.pop()
         for dep in registry[name].requires:
             if dep in selected:
                 continue
             entry = shipped.get(dep, {})
-            if "file" not in entry or not (folder / entry["file"]).is_file():
+            if dep in registry[name].reads_weights_of:
+                missing = "file" not in entry or not (folder / entry["file"]).is_file()
+            else:  # a Δm baseline: its recorded metrics are what is read
+                missing = not entry.get("runs")
+            if missing:
                 selected.add(dep)
                 pending.append(dep)
     order = _topological([registry[n] for n in sorted(selected)])

@@ -44,10 +44,11 @@ def default_jobs(device: str) -> int:
 
 
 def prepare_staging(plan: list[Job], staging: Path) -> None:
-    """Fill ``staging`` with the shipped manifest minus the planned experiments, and the
-    weight files of the unplanned dependencies (their results are read, not retrained).
+    """Fill ``staging`` with the shipped manifest minus the planned experiments (the
+    unplanned Δm baselines' recorded metrics are read from it), and the weight files of
+    the unplanned judges (``Experiment.reads_weights_of``), which are read, not retrained.
 
-    The dependencies come from the registry: a job's own ``requires`` lists only the planned
+    The judges come from the registry: a job's own ``requires`` lists only the planned
     ones (its scheduling edges), so ``--only cgan`` would otherwise stage no judge."""
     planned = {j.experiment for j in plan}
     entries = pretrained.entries()
@@ -55,7 +56,7 @@ def prepare_staging(plan: list[Job], staging: Path) -> None:
         k: v for k, v in entries.items() if k not in planned and v.get("alias_of") not in planned
     }
     staging.mkdir(parents=True, exist_ok=True)
-    needed = {r for j in planned for r in experiments.get(j).requires} - planned
+    needed = {r for j in planned for r in experiments.get(j).reads_weights_of} - planned
     for name in sorted(needed):
         entry = kept.get(name, {})
         source = pretrained.weights_dir() / entry.get("file", "-")
