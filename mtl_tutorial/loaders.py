@@ -102,6 +102,8 @@ class BatchLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
         n = len(self.dataset)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if isinstance(self.dataset, Resident):  # one copy an epoch, not a blocking one a batch
+            order = order.to(self.dataset.device)
         for b in range(len(self)):
             yield self.dataset.batch(order[b * self.batch_size : (b + 1) * self.batch_size])
 

@@ -183,3 +183,11 @@ def test_resident_dataset_gives_exactly_the_same_batches():
         assert all(torch.equal(a[1][k], b[1][k]) for k in a[1])
     loader = BatchLoader(source, 5)
     assert loader.to_device("cpu") is loader and loader.dataset is source  # no copy on the CPU
+    # on an accelerator (here the shape-only "meta" device) the batch order is on the
+    # device before any batch is indexed: one copy an epoch, not one a batch
+    seen = []
+    on_device = BatchLoader(source, 5, shuffle=True).to_device("meta")
+    batch = on_device.dataset.batch
+    on_device.dataset.batch = lambda index: seen.append(index.device.type) or batch(index)
+    assert [x.shape[0] for x, _ in on_device] == [5] * 7 + [2]
+    assert seen == ["meta"] * 8

@@ -129,3 +129,12 @@ def test_module_entry_point_help():
     )
     for command in ("list", "train", "evaluate", "data"):
         assert command in out.stdout
+
+
+def test_seeding_turns_tf32_off_for_gpu_convolutions_and_products():
+    """cuDNN convolutions default to TF32 (a 10-bit mantissa) on a GPU: a run there would
+    record metrics that a CPU evaluation of its weights does not reproduce."""
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    seed_everything(0)  # and leaves them off, as every run does
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark

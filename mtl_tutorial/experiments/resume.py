@@ -4,7 +4,8 @@ After every epoch a GAN run writes ``seed<S>_full.pt`` (G, D and the EMA generat
 :func:`training_state` it also holds what the next epoch needs besides the weights: both
 Adam states, the EMA's update count, the batch order's and torch's random generators
 and the wall time so far. :func:`restore` puts all of it back, so that a run stopped after
-epoch k and resumed ends exactly where an uninterrupted run ends (on the same device).
+epoch k and resumed ends exactly where an uninterrupted run ends on the CPU (on a GPU a
+few kernels add in a varying order, so there two runs of one seed agree only closely).
 ``python -m mtl_tutorial train NAME --resume`` uses it; so can a longer cap: a run that
 stopped at its budget goes on to the new one.
 """

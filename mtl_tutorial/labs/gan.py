@@ -381,7 +381,7 @@ def sample_grid(generator: Generator, per_class: int = 4, seed: int = 0, title: 
     images = (generator.eval().sample(labels, z.repeat_interleave(10, dim=0)) + 1) / 2
     fig = Figure(figsize=(6.4, 0.75 * per_class + 0.9))
     ax = fig.add_subplot()
-    ax.imshow(mosaic(images.clamp(0, 1)).numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.imshow(mosaic(images.clamp(0, 1)).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([15 + 30 * c for c in range(10)], [str(c) for c in range(10)])
     ax.set_yticks([15 + 30 * r for r in range(per_class)], [f"z{r + 1}" for r in range(per_class)])
     ax.set(xlabel="requested class", ylabel="noise vector")

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..loaders import BatchDataset
 from ..tasks import Task
-from ..utils import describe_device, progress
+from ..utils import describe_device, progress, seed_everything
 
 __all__ = ["FAMILY_PROBES", "STEP_COSTS", "load_step_costs", "measure_families"]
 
@@ -95,7 +95,8 @@ def _time_steps(probe: Probe, batch_size: int, steps: int, device: torch.device)
 
     model, tasks, data, _ = probe
     trainer = Trainer(model, tasks, lr=1e-4, device=device)
-    batch = data.batch(torch.arange(batch_size))
+    x, targets = data.batch(torch.arange(batch_size))  # on the device already, as in training
+    batch = x.to(device), {k: v.to(device) for k, v in targets.items()}
     for _ in range(3):  # warm-up: allocator, autotuning, lazy initialisation
         trainer.step(batch)
     if device.type == "cuda":
@@ -114,16 +115,17 @@ def measure_families(
     """Time ``steps`` training steps of each family at its batch size and at batch size 2.
 
     Returns ``{"device", "threads", "torch_version", "families": {name: {"batch_size",
-    "step_s", "overhead_step_s"}}}``; the batch is copied to the device every step, as in
-    training.
+    "step_s", "overhead_step_s"}}}``. As in training, the random generators and cuDNN are
+    set by :func:`seed_everything` and the batch is already on the device (a resident
+    dataset's).
     """
     device = torch.device(device)
     out: dict[str, dict[str, float]] = {}
     for name in progress(families or list(FAMILY_PROBES), desc="measure"):
-        torch.manual_seed(0)
+        seed_everything(0)
         probe = FAMILY_PROBES[name]()
         step = _time_steps(probe, probe[3], steps, device)
-        torch.manual_seed(0)
+        seed_everything(0)
         overhead = _time_steps(FAMILY_PROBES[name](), 2, steps, device)
         out[name] = {
             "batch_size": probe[3],

@@ -166,8 +166,9 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
                 running[job.key] = _launch(job, options, out, logs, threads, env)
                 started[job.key] = (time.perf_counter(), expect)
         if over:
-            for proc, job, _, _ in running.values():
+            for proc, _, _, _ in running.values():  # all at once: each exit takes a while
                 proc.terminate()
+            for proc, job, _, _ in running.values():
                 proc.wait()
                 finish(job, "time limit reached")
             running.clear()
