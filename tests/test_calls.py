@@ -64,7 +64,7 @@ def test_the_dry_run_prints_the_simulated_device_calls(capsys):
         main(["reproduce", "--dry-run", "--budget", "gpu", "--only", "cgan", "--seeds", "0"]) == 0
     )
     out = capsys.readouterr().out
-    assert "device calls, simulated" in out and "32 MiB of saved GAN states" in out
+    assert "device calls, simulated" in out and "42 MiB of saved GAN states" in out
     assert "call 1:" in out
 
 

@@ -342,8 +342,8 @@ def format_plan(cpu_plan: list[Job], gpu_plan: list[Job], jobs: dict[str, int], 
         f"estimated wall time: cpu, {jobs['cpu']} job(s) of 1 thread: "
         f"{estimate_wall(cpu_plan, 'cpu', jobs['cpu']) / 60:.1f} min; "
         f"cuda, {jobs['cuda']} jobs: {gpu_wall / 60:.1f} min if it ran in one go "
-        f"(at least {math.ceil(gpu_wall / GPU_CALL_S)} device calls of {GPU_CALL_S:.0f} s of "
-        "training)",
+        f"(at least {math.ceil(gpu_wall / GPU_CALL_S)} device call(s) of {GPU_CALL_S:.0f} s "
+        "of training)",
         "derivation: a run trains its budget's epochs, except that a gpu-budget run with a "
         "stopping rule (the GANs: plateau) is counted at the epochs where the rule is expected "
         "to end it (dev-notes/gpu.md);",
