@@ -87,3 +87,14 @@ def test_the_saved_states_share_the_calls_pack_with_the_shipped_weights(monkeypa
     monkeypatch.setattr(calls, "PACK_BYTES", 2 * carry.state_bytes("cgan"))
     full, _ = simulate_calls(plan, jobs=3, call_s=120, carry_bytes=64 * MiB)
     assert len(full[0].carried) == 2 and len(full[0].dropped) == 1
+
+
+def test_a_finished_run_carried_in_needs_no_worker_and_the_other_seed_resumes():
+    plan = [_gan(0), _gan(1)]  # one worker: seed 0 finishes at 215 s, seed 1 cannot
+    calls, stuck = simulate_calls(plan, jobs=1, call_s=300, carry_bytes=64 * MiB)
+    assert stuck == [] and len(calls) == 2
+    assert calls[0].finished == ["cgan/seed0"] and calls[0].carried == {
+        "cgan/seed0": 40,  # its final checkpoint
+        "cgan/seed1": 7,  # started at 215 s: 7.5 s of start-up, 7 epochs of 10 s
+    }
+    assert calls[1].finished == ["cgan/seed0", "cgan/seed1"] and calls[1].imported == ["cgan"]

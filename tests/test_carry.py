@@ -41,13 +41,15 @@ def test_the_fit_rule_starts_an_unfinishable_gan_run_only_if_two_epochs_and_its_
     assert "no room to carry its saved state (8 MiB, 5 MiB free)" in refused
 
 
-def test_reserved_then_the_most_advanced_saved_states_are_carried_within_the_budget():
-    candidates = [("a/seed0", 5, 10, False), ("b/seed0", 8, 30, False), ("c/seed0", 6, 20, False)]
-    candidates.append(("d/seed0", 1, 2, False))
+def test_reserved_then_finished_then_the_most_advanced_runs_are_carried_within_the_budget():
+    candidates = [("a/seed0", 5, 10, 2), ("b/seed0", 8, 30, 2), ("c/seed0", 6, 20, 2)]
+    candidates.append(("d/seed0", 1, 2, 2))
     assert carry.choose(candidates, 15) == (["b/seed0", "c/seed0", "d/seed0"], ["a/seed0"])
     assert carry.choose(candidates, 0) == ([], ["b/seed0", "c/seed0", "a/seed0", "d/seed0"])
-    candidates[0] = ("a/seed0", 5, 10, True)  # room was reserved for it: it goes first
+    candidates[0] = ("a/seed0", 5, 10, 0)  # room was reserved for it: it goes first
     assert carry.choose(candidates, 14) == (["a/seed0", "b/seed0", "d/seed0"], ["c/seed0"])
+    candidates[3] = ("d/seed0", 1, 40, 1)  # a finished run: after the reserved one
+    assert carry.choose(candidates, 7) == (["a/seed0", "d/seed0"], ["b/seed0", "c/seed0"])
 
 
 def test_a_saved_run_the_plateau_rule_already_ended_counts_as_done(tmp_path):
@@ -195,13 +197,19 @@ def test_the_runner_carries_what_the_next_call_needs_and_nothing_else(tmp_path):
         return keys, {(d["experiment"], d["reason"][:14]) for d in packer.index["dropped"]}
 
     # cgan seed 0 was carried in and not run again (no worker free): it still travels
-    assert carried(100 * MiB, {"cgan/seed1"}) == (
+    state = carry.state_bytes("cgan")
+    assert carried(100 * MiB, {"cgan/seed1": state}) == (
         ["cgan/seed1", "cgan/seed0"],
         {("dcgan", "its run failed")},
     )
     size = full_checkpoint(out / "runs", "cgan", 1).stat().st_size
-    keys, dropped = carried(size, {"cgan/seed1"})  # room for one: the reserved one
+    keys, dropped = carried(size, {"cgan/seed1": state})  # room for one: the reserved one
     assert keys == ["cgan/seed1"] and ("cgan", "no room in the") in dropped
+    # reserved as a final checkpoint, it was stopped and travels as a (larger) state: it
+    # has no priority, and the more advanced one goes
+    biggest = max(full_checkpoint(out / "runs", "cgan", s).stat().st_size for s in (0, 1))
+    keys, _ = carried(biggest, {"cgan/seed1": size - 1})
+    assert keys == ["cgan/seed0"]
 
 
 def test_an_import_replaces_the_saved_states_of_the_experiments_the_pack_planned(tmp_path):
@@ -250,12 +258,12 @@ def test_a_finished_run_travels_as_its_final_checkpoint_and_is_not_run_again(tmp
     call1 = tmp_path / "call1"
     stopped = _saved(full_checkpoint(call1 / "runs", "cgan", 0), 9)
     _saved(full_checkpoint(call1 / "runs", "cgan", 1), 22)  # its state: not what travels
-    final = _finished(call1 / "runs" / "cgan" / "seed1.pt", 1)
+    final = _finished(call1 / "runs" / "cgan" / "seed1.pt", 1)  # the worker's checkpoint
     options = RunOptions(out=call1, budget="gpu", resume_runs=True)
     packer = Packer(call1 / "pack", info={"ship_seed": 0, "planned": [j.key for j in plan]})
     room = final.stat().st_size  # room for the finished run only: it goes first
     keys = runner._carry_saved(
-        plan, set(), set(), {"cgan/seed1"}, call1, packer,
+        plan, {}, set(), {"cgan/seed1"}, call1, packer,
         dataclasses.replace(options, carry_bytes=room),
     )  # fmt: skip
     assert keys == ["cgan/seed1"] and final.stat().st_size * 3 < stopped.stat().st_size
@@ -264,32 +272,42 @@ def test_a_finished_run_travels_as_its_final_checkpoint_and_is_not_run_again(tmp
     resume = tmp_path / "send" / "resume"
     imported = import_results(call1 / "pack", tmp_path / "w", complete_only=True, resume_dir=resume)
     assert imported["saved_states"] == ["cgan/seed1 (40 epochs, finished)"]
-    assert (resume / "cgan" / "seed1.pt").read_bytes() == final.read_bytes()
+    assert carry.final_checkpoint(resume, "cgan", 1).read_bytes() == final.read_bytes()
 
     call2 = tmp_path / "call2"
     shutil.copytree(resume, call2 / "runs")  # what the device script does
+    _saved(full_checkpoint(call2 / "runs", "cgan", 0), 9)  # and seed 0's state, say
     launched = []
 
     def fake_launch(job, options, out, logs, threads, env):
-        launched.append(job.key)
-        raise AssertionError("a finished run was launched again")
+        if job.seed == 1:
+            raise AssertionError("a finished run was launched again")
+        launched.append(job.key)  # seed 0 holds the only worker until the limit
+        proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        return proc, job, logs / "cgan-seed0.json", logs / "x.log"
 
     monkeypatch.setattr(runner, "_launch", fake_launch)
     monkeypatch.setattr(runner, "_warm_data", lambda plan: None)
-    summary = run_plan(plan[1:], dataclasses.replace(options, out=call2))
-    assert launched == [] and summary["finished"] == ["cgan/seed1"]
+    busy = dataclasses.replace(options, out=call2, carry_bytes=20 * MiB, time_limit_s=3)
+    summary = run_plan(plan, busy)  # one worker, taken by seed 0: seed 1 needs none
+    assert launched == ["cgan/seed0"] and summary["finished"] == ["cgan/seed1"]
     (row,) = read_index(call2 / "pack")["runs"]
     assert row["meta"]["metrics"] == {"fid": 5.0} and row["meta"]["epochs"] == 22
     staged = pretrained.manifest(call2 / "weights")["cgan"]["runs"]
     assert [r["seed"] for r in staged] == [1]
+    # cgan is still unfinished: both travel again, the finished run as its checkpoint
+    assert sorted(summary["carried"]) == ["cgan/seed0", "cgan/seed1"]
+    rows = {r["seed"]: r.get("finished", False) for r in read_index(call2 / "pack")["resume"]}
+    assert rows == {0: False, 1: True}
 
 
 @pytest.mark.parametrize(
-    "change", ["budget", "device", "cap", "quick", "seed", "unreadable", "not resumable"]
+    "change",
+    ["budget", "device", "cap", "quick", "seed", "unreadable", "not resumable", "worker output"],
 )
 def test_a_final_checkpoint_is_taken_only_for_the_same_run(tmp_path, change):
     job = Job("cgan", 1, "gan", {"cpu": 6, "gpu": 40})
-    path = tmp_path / "runs" / "cgan" / "seed1.pt"
+    path = carry.final_checkpoint(tmp_path / "runs", "cgan", 1)
     _finished(path, 1)
     assert carry.finished_run(tmp_path, job, "gpu", "cpu", 40, False) == path
     args = {"budget": "gpu", "kind": "cpu", "cap": 40, "quick": False}
@@ -305,6 +323,8 @@ def test_a_final_checkpoint_is_taken_only_for_the_same_run(tmp_path, change):
         _finished(path, 2)
     elif change == "unreadable":
         path.write_bytes(b"cut off")
+    elif change == "worker output":  # a plan folder's own seed1.pt is never taken for one
+        path.rename(path.with_name("seed1.pt"))
     else:
         job = Job("multimnist-hard", 1, "multimnist", {"cpu": 12, "gpu": 12})
         shutil.copytree(tmp_path / "runs" / "cgan", tmp_path / "runs" / "multimnist-hard")
@@ -336,3 +356,5 @@ def test_only_runs_that_travel_reserve_carry_room_each_for_what_it_travels_as():
     assert "no room to carry" in refused and "not two epochs" not in refused
     roomy = dataclasses.replace(options, carry_bytes=state + 2 * final)
     assert admit(seeds[2], roomy, 300, 0, (), launched, carrying) is None
+    # a saved run the rule already ended needs only its 15 s of evaluation: not in 10 s
+    assert "not two epochs" in admit(seeds[0], options, 10, 40, (), {}, set())

@@ -14,7 +14,7 @@ progress.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import experiments, pretrained
@@ -63,7 +63,8 @@ def _one_call(
     plan: list[Job], saved: dict[str, int], options: RunOptions, call_s: float
 ) -> tuple[Call, dict[str, int]]:
     """Replay one call of ``plan`` (the jobs of the experiments not yet imported), starting
-    from the ``saved`` epochs of carried GAN states; returns the call and the next saved."""
+    from the ``saved`` epochs of carried GAN runs (at the cap: a finished run's final
+    checkpoint); returns the call and the next call's ``saved``."""
     by_exp: dict[str, list[Job]] = {}
     for j in plan:
         by_exp.setdefault(j.experiment, []).append(j)
@@ -82,9 +83,18 @@ def _one_call(
             if any(d in failed for d in deps):
                 pending.remove(job)
                 failed.add(job.key)
-            elif len(running) < options.jobs and all(d in done for d in deps):
+            elif not all(d in done for d in deps):
+                continue
+            elif not job.requires and saved.get(job.key, 0) >= run_epochs(job, options):
+                pending.remove(job)  # finished in an earlier call: packed, no worker
+                launched[job.key] = (job, carry.final_bytes(job.experiment))
+                done.add(job.key)
+                call.finished.append(job.key)
+            elif len(running) < options.jobs:
                 pending.remove(job)
                 start_epochs = saved.get(job.key, 0)
+                if start_epochs >= run_epochs(job, options):  # scored by retrained judges
+                    start_epochs = 0
                 if admit(job, options, call_s - now, start_epochs, (), launched, carrying):
                     failed.add(job.key)
                     call.not_started.append(job.key)
@@ -109,20 +119,22 @@ def _one_call(
         ahead = epochs_ahead(job, options, before)
         fixed = expected_s(job, options, (), run_epochs(job, options))  # the fixed part
         epoch_s = (expected_s(job, options, (), before) - fixed) / max(1, ahead)
-        progress[key] = before + max(0, int((call_s - start - fixed / 2) // epoch_s))
+        trained = int((call_s - start - fixed / 2) // epoch_s) if epoch_s > 0 else 0
+        progress[key] = before + max(0, trained)
     for key, epochs in saved.items():  # carried in, not run again
         progress.setdefault(key, epochs)
     call.imported = sorted(
         name for name, runs in by_exp.items() if all(j.key in done for j in runs)
     )
-    reserved = {k for k, (j, _) in launched.items() if j.experiment in carrying}
-    candidates = [  # a finished run travels as its final checkpoint, first (as the runner)
-        (key, carry.final_bytes(name), epochs, True)
-        if key in done
-        else (key, carry.state_bytes(name), epochs, key in reserved)
-        for key, epochs in progress.items()
-        if (name := jobs[key].experiment) not in call.imported and epochs > 0
-    ]
+    reserved = {k: b for k, (j, b) in launched.items() if j.experiment in carrying}
+    candidates = []  # ranked as the runner ranks them (runner._carry_saved)
+    for key, epochs in progress.items():
+        name = jobs[key].experiment
+        if name in call.imported or epochs <= 0:
+            continue
+        size = (carry.final_bytes if key in done else carry.state_bytes)(name)
+        rank = 0 if size <= reserved.get(key, -1) else 1 if key in done else 2
+        candidates.append((key, size, epochs, rank))
     shipped = sum(_shipped_bytes(jobs[k]) for k in done if jobs[k].seed == options.ship_seed)
     room = min(options.carry_bytes, PACK_BYTES - shipped)  # the pack returns both
     chosen, call.dropped = carry.choose(candidates, room)
@@ -153,12 +165,18 @@ def simulate_calls(
     left = list(plan)
     saved: dict[str, int] = {}
     calls: list[Call] = []
+    seen: set[frozenset] = set()  # the saved states since the last import: a repeat is a loop
     while left and len(calls) < max_calls:
-        call, next_saved = _one_call(left, saved, options, call_s)
+        call, saved = _one_call(left, saved, options, call_s)
         calls.append(call)
         imported = set(call.imported)
         left = [j for j in left if j.experiment not in imported]
-        if not imported and next_saved == saved:
+        planned = {j.experiment for j in left}  # --resume plans without what was imported
+        left = [replace(j, requires=tuple(r for r in j.requires if r in planned)) for j in left]
+        state = frozenset(saved.items())
+        if imported:
+            seen.clear()
+        elif state in seen:
             break
-        saved = next_saved
+        seen.add(state)
     return calls, sorted({j.experiment for j in left})

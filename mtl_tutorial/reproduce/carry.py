@@ -43,6 +43,7 @@ __all__ = [
     "STATE_OVERHEAD",
     "choose",
     "final_bytes",
+    "final_checkpoint",
     "finished_run",
     "refuse_unfinished",
     "saved_epochs",
@@ -91,14 +92,21 @@ def saved_state(out: Path, job: Job) -> Path | None:
     return path if path.is_file() else None
 
 
+def final_checkpoint(folder: Path, name: str, seed: int) -> Path:
+    """Where a finished run's final checkpoint, carried to the next call, is kept: a name
+    of its own (``seed<S>_final.pt``), so a worker's output (``seed<S>.pt``) left in a
+    plan folder is never taken for one."""
+    return Path(folder) / name / f"seed{seed}_final.pt"
+
+
 def finished_run(out: Path, job: Job, budget: str, kind: str, cap: int, quick: bool) -> Path | None:
-    """The checkpoint of ``job``'s run that an earlier call finished and carried in
-    (``out/runs/<experiment>/seed<S>.pt``), if it is a resumable experiment's and its meta
-    says it is that run: same seed, trained and evaluated under ``budget`` on a device of
-    ``kind`` to the cap ``cap``, ``--quick`` or not as ``quick``; else None."""
+    """The final checkpoint of ``job``'s run that an earlier call finished and carried in
+    (:func:`final_checkpoint` under ``out/runs``), if it is a resumable experiment's and
+    its meta says it is that run: same seed, trained and evaluated under ``budget`` on a
+    device of ``kind`` to the cap ``cap``, ``--quick`` or not as ``quick``; else None."""
     if not experiments.get(job.experiment).resumable:
         return None
-    path = Path(out) / "runs" / job.experiment / f"seed{job.seed}.pt"
+    path = final_checkpoint(Path(out) / "runs", job.experiment, job.seed)
     try:
         meta = read_checkpoint(path)["meta"] if path.is_file() else None
     except (CheckpointError, OSError):
@@ -146,13 +154,14 @@ def refuse_unfinished(
 
 
 def choose(
-    candidates: Iterable[tuple[str, int, int, bool]], budget: int
+    candidates: Iterable[tuple[str, int, int, int]], budget: int
 ) -> tuple[list[str], list[str]]:
-    """Which saved states to carry: ``candidates`` are ``(job key, bytes, epochs,
-    reserved)``; those with room reserved go first, then the most advanced, while they fit
+    """Which saved states and final checkpoints to carry: ``candidates`` are ``(job key,
+    bytes, epochs, rank)``, rank 0 for a run whose room was reserved (and that fits it),
+    1 for a finished run, 2 for the rest. By rank, then the most advanced, while they fit
     ``budget`` bytes. Returns (carried, left) keys."""
     carried, left, used = [], [], 0
-    for key, size, _, _ in sorted(candidates, key=lambda c: (not c[3], -c[2], c[1], c[0])):
+    for key, size, _, _ in sorted(candidates, key=lambda c: (c[3], -c[2], c[1], c[0])):
         if used + size <= budget:
             carried.append(key)
             used += size
@@ -181,7 +190,7 @@ def write_saved_states(
         if name in imported:
             continue
         if row.get("finished"):  # its final checkpoint: the next call only packs it
-            path = folder / name / f"seed{seed}.pt"
+            path = final_checkpoint(folder, name, seed)
         else:
             path = full_checkpoint(folder, name, seed)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -110,11 +110,10 @@ def admit(
         taken = _reserved(launched, carrying)
         need = _reserved({**launched, job.key: (job, size)}, carrying | {job.experiment}) - taken
         free = options.carry_bytes - taken
-        ahead = epochs_ahead(job, options, done_epochs)
-        if outlasts:
-            why = carry.refuse_unfinished(expect, left, ahead, need, free)
-        else:
-            why = carry.refuse_unfinished(expect, left, 0, need, free)
+        # an outlasting run needs the time of two of its epochs (twice its time if at
+        # most one is left)
+        ahead = max(1, epochs_ahead(job, options, done_epochs)) if outlasts else 0
+        why = carry.refuse_unfinished(expect, left, ahead, need, free)
         if why:
             return why
         carrying.add(job.experiment)

@@ -130,7 +130,7 @@ class Packer:
         """Pack the saved training state ``path`` of a run of an experiment that did not
         finish whole here, after ``epochs`` epochs, for the next call (:mod:`.carry`); a
         ``finished`` run's final checkpoint instead. False if it does not fit."""
-        member = f"seed{seed}.pt" if finished else f"seed{seed}_full.pt"
+        member = f"seed{seed}_final.pt" if finished else f"seed{seed}_full.pt"
         placed = self._place(f"resume/{experiment}/{member}", Path(path))
         if placed is None:
             self.drop(experiment, seed, "pack full: its saved state is not carried")

@@ -128,6 +128,7 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
     done: set[str] = set()
     failed: dict[str, str] = {}
     crashed: set[str] = set()  # the jobs whose process failed (not stopped, not skipped)
+    looked: set[str] = set()  # the jobs checked for a finished run carried in
     start = time.perf_counter()
     bar = progress(range(len(plan)), desc="reproduce", total=len(plan))
 
@@ -151,11 +152,18 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             if bad or over:
                 pending.remove(job)
                 finish(job, "time limit reached" if over else f"skipped: {bad[0]} failed")
-            elif len(running) < jobs and all(d in done for d in deps):
+            elif not all(d in done for d in deps):
+                continue
+            elif carry_on and job.key not in looked and not job.requires:
+                # finished by an earlier call, scored against the judges still in use:
+                # packed as it is, without a worker (with its judges retrained, run again)
+                looked.add(job.key)
+                if _carried_in(job, options, out, staging, packer):
+                    pending.remove(job)
+                    launched[job.key] = (job, carry.final_bytes(job.experiment))
+                    finish(job, None)
+            elif len(running) < jobs:
                 pending.remove(job)
-                if options.resume_runs and _carried_in(job, options, out, staging, packer):
-                    finish(job, None)  # finished by an earlier call: packed as it is
-                    continue
                 saved = carry.saved_state(out, job) if options.resume_runs else None
                 done_epochs = carry.saved_epochs(saved, run_epochs(job, options))
                 expect = expected_s(job, options, timings, done_epochs)
@@ -190,8 +198,8 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
             finish(job, None)
     carried: list[str] = []
     if carry_on:
-        reserved_keys = {k for k, (j, _) in launched.items() if j.experiment in carrying}
-        carried = _carry_saved(plan, reserved_keys, crashed, done, out, packer, options)
+        reserved = {k: b for k, (j, b) in launched.items() if j.experiment in carrying}
+        carried = _carry_saved(plan, reserved, crashed, done, out, packer, options)
     return {
         "finished": sorted(done),
         "failed": failed,
@@ -203,16 +211,19 @@ def run_plan(plan: list[Job], options: RunOptions) -> dict[str, Any]:
 
 def _carry_saved(
     plan: list[Job],
-    reserved: set[str],
+    reserved: dict[str, int],
     crashed: set[str],
     done: set[str],
     out: Path,
     packer: Packer,
     options: RunOptions,
 ) -> list[str]:
-    """Pack the saved states of the experiments that did not finish whole (started here
-    or carried in), the runs that had room reserved first, then the most advanced, up to
-    the carry budget; a run that failed is not carried. Returns the keys packed."""
+    """Pack, for the GAN experiments that did not finish whole, the final checkpoints of
+    their finished runs and the saved states of the others (started here or carried in),
+    up to the carry budget: first the runs whose room was ``reserved`` (key -> bytes) if
+    they fit it (a run reserved as finishing may have been stopped instead), then the
+    finished runs, then the most advanced. A run that failed is not carried. Returns the
+    keys packed."""
     unfinished = {j.experiment for j in plan if j.key not in done}
     found = {}
     for job in plan:
@@ -220,7 +231,9 @@ def _carry_saved(
             continue
         cap = run_epochs(job, options)
         if job.key in done:  # finished: its final checkpoint travels, a quarter of the state
-            final = out / "runs" / job.experiment / f"seed{job.seed}.pt"
+            final = carry.final_checkpoint(out / "runs", job.experiment, job.seed)
+            if not final.is_file():  # trained here: the worker's checkpoint
+                final = out / "runs" / job.experiment / f"seed{job.seed}.pt"
             found[job.key] = (job, final, cap, True)
             continue
         path = carry.saved_state(out, job)
@@ -230,10 +243,12 @@ def _carry_saved(
             packer.drop(job.experiment, job.seed, "its run failed (see its log): not carried")
             continue
         found[job.key] = (job, path, carry.saved_epochs(path, cap), False)
-    chosen, left = carry.choose(  # finished runs first: losing one loses a whole run
-        [(k, p.stat().st_size, e, k in reserved or f) for k, (_, p, e, f) in found.items()],
-        options.carry_bytes,
-    )
+    ranked = []
+    for key, (_, path, epochs, finished) in found.items():
+        size = path.stat().st_size
+        rank = 0 if size <= reserved.get(key, -1) else 1 if finished else 2
+        ranked.append((key, size, epochs, rank))
+    chosen, left = carry.choose(ranked, options.carry_bytes)
     packed = [
         k for k in chosen if packer.carry(found[k][0].experiment, found[k][0].seed, *found[k][1:])
     ]
