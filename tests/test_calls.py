@@ -98,3 +98,19 @@ def test_a_finished_run_carried_in_needs_no_worker_and_the_other_seed_resumes():
         "cgan/seed1": 7,  # started at 215 s: 7.5 s of start-up, 7 epochs of 10 s
     }
     assert calls[1].finished == ["cgan/seed0", "cgan/seed1"] and calls[1].imported == ["cgan"]
+
+
+def test_a_run_that_fits_a_call_only_as_estimated_is_flagged_if_the_gpu_is_slower(capsys):
+    from mtl_tutorial.reproduce.calls import scaled
+
+    plan = [_plain("shapes-nt-r000-single-shapes", 0, 150.0)]
+    assert simulate_calls(plan, jobs=1, call_s=200, carry_bytes=0)[1] == []
+    slower = scaled(plan, 2.0)
+    assert slower[0].estimate_s["cuda"] == 300.0 and plan[0].estimate_s["cuda"] == 150.0
+    assert simulate_calls(slower, jobs=1, call_s=200, carry_bytes=0)[1] == [plan[0].experiment]
+    assert scaled([_gan()], 0.5)[0].estimate_s["fixed_cuda"] == 7.5
+    argv = ["reproduce", "--dry-run", "--budget", "gpu", "--only", "shapes-nt-r000-*"]
+    assert main(argv) == 0
+    assert "if the GPU runs took another multiple of their estimates: 0.5x: 1; 2x: 1" in (
+        capsys.readouterr().out
+    )

@@ -43,7 +43,7 @@ DRY_RUN_CARRY_MIB = 42.0
 
 def _calls_report(plan: list[Job], jobs: int, carry_mib: float) -> str:
     """The device calls the gpu plan takes by :func:`.calls.simulate_calls`, one line each."""
-    from .calls import simulate_calls
+    from .calls import scaled, simulate_calls
     from .plan import GPU_CALL_S
 
     calls, stuck = simulate_calls(plan, jobs, GPU_CALL_S, int(carry_mib * MiB))
@@ -57,8 +57,17 @@ def _calls_report(plan: list[Job], jobs: int, carry_mib: float) -> str:
     if stuck:
         lines.append(
             f"  never finished under these rules: {', '.join(stuck)} (a GAN that cannot reach "
-            "its cap in one call needs --carry-mib)"
+            "its cap in one call needs --carry-mib; any other run must fit one call)"
         )
+    what_if = []
+    for factor in (0.5, 2.0):
+        more, never = simulate_calls(scaled(plan, factor), jobs, GPU_CALL_S, int(carry_mib * MiB))
+        what_if.append(
+            f"{factor:g}x: {len(more)}" + (f" (never: {', '.join(never)})" if never else "")
+        )
+    lines.append(
+        f"  if the GPU runs took another multiple of their estimates: {'; '.join(what_if)}"
+    )
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ from .fit import admit, epochs_ahead, expected_s, run_epochs
 from .options import RunOptions
 from .plan import Job, priority_order
 
-__all__ = ["Call", "simulate_calls"]
+__all__ = ["Call", "scaled", "simulate_calls"]
 
 
 @dataclass
@@ -180,3 +180,13 @@ def simulate_calls(
             break
         seen.add(state)
     return calls, sorted({j.experiment for j in left})
+
+
+def scaled(plan: list[Job], factor: float) -> list[Job]:
+    """``plan`` with every run's ``cuda`` estimate (fixed part included) times ``factor``:
+    what the calls would be if the GPU is that much slower (or faster) than estimated."""
+
+    def times(e: dict) -> dict:
+        return {**e, "cuda": e["cuda"] * factor, "fixed_cuda": e.get("fixed_cuda", 0.0) * factor}
+
+    return [replace(j, estimate_s=times(j.estimate_s)) for j in plan]
