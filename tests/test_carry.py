@@ -358,3 +358,27 @@ def test_only_runs_that_travel_reserve_carry_room_each_for_what_it_travels_as():
     assert admit(seeds[2], roomy, 300, 0, (), launched, carrying) is None
     # a saved run the rule already ended needs only its 15 s of evaluation: not in 10 s
     assert "not two epochs" in admit(seeds[0], options, 10, 40, (), {}, set())
+
+
+def test_a_finished_shipped_run_is_carried_as_a_pointer_to_its_packed_weights(tmp_path):
+    """Seed 0's final checkpoint is already in the pack as its shipped weights: the resume
+    row points at that member instead of packing the file twice; the import still checks
+    its sha256 and writes the final checkpoint for the next call."""
+    final = _finished(tmp_path / "runs" / "cgan" / "seed0.pt", 0)
+    pack = tmp_path / "pack"
+    packer = Packer(
+        pack, info={"quick": True, "ship_seed": 0, "planned": ["cgan/seed0", "cgan/seed1"]}
+    )
+    shipped = packer.add(read_checkpoint(final)["meta"], final)
+    before = sorted(p.stat().st_size for p in pack.glob("results-*.tar"))
+    assert packer.carry("cgan", 0, final, 40, finished=True)
+    (row,) = packer.index["resume"]
+    assert (row["archive"], row["member"]) == (shipped["archive"], shipped["member"])
+    assert sorted(p.stat().st_size for p in pack.glob("results-*.tar")) == before
+    resume = tmp_path / "resume"
+    summary = import_results(pack, tmp_path / "w", complete_only=True, resume_dir=resume)
+    assert summary["saved_states"] == ["cgan/seed0 (40 epochs, finished)"]
+    assert carry.final_checkpoint(resume, "cgan", 0).read_bytes() == final.read_bytes()
+    # a saved state is never a pointer: it is packed as a file of its own
+    assert packer.carry("cgan", 1, _saved(tmp_path / "s.pt", 3), 3)
+    assert packer.index["resume"][1]["member"] == "resume/cgan/seed1_full.pt"

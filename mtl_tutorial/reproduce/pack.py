@@ -129,19 +129,29 @@ class Packer:
     ) -> bool:
         """Pack the saved training state ``path`` of a run of an experiment that did not
         finish whole here, after ``epochs`` epochs, for the next call (:mod:`.carry`); a
-        ``finished`` run's final checkpoint instead. False if it does not fit."""
-        member = f"seed{seed}_final.pt" if finished else f"seed{seed}_full.pt"
-        placed = self._place(f"resume/{experiment}/{member}", Path(path))
-        if placed is None:
-            self.drop(experiment, seed, "pack full: its saved state is not carried")
-            return False
-        archive, member, tmp = placed
-        row = {"experiment": experiment, "seed": seed, "epochs": epochs, "archive": archive}
-        row.update(member=member, sha256=pretrained.sha256_of(path))
+        ``finished`` run's final checkpoint instead, which points at the run's shipped
+        weights if they are that file (no second copy). False if it does not fit."""
+        row = {"experiment": experiment, "seed": seed, "epochs": epochs}
+        digest = pretrained.sha256_of(path)
+        shipped = [
+            r
+            for r in self.index["runs"]
+            if (r["experiment"], r["seed"]) == (experiment, seed) and r.get("sha256") == digest
+        ]
+        if finished and shipped:
+            row.update({k: shipped[0][k] for k in ("archive", "member", "sha256")})
+        else:
+            member = f"seed{seed}_final.pt" if finished else f"seed{seed}_full.pt"
+            placed = self._place(f"resume/{experiment}/{member}", Path(path))
+            if placed is None:
+                self.drop(experiment, seed, "pack full: its saved state is not carried")
+                return False
+            archive, member, tmp = placed
+            row.update(archive=archive, member=member, sha256=digest)
+            os.replace(tmp, self._archive_path(archive))
         if finished:
             row["finished"] = True
         self.index["resume"].append(row)
-        os.replace(tmp, self._archive_path(archive))
         self._write_index()
         return True
 
